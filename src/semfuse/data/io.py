@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from semfuse.errors import SemfuseError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
-class ImageReadError(ValueError):
+class ImageReadError(SemfuseError, ValueError):
     """An image file is missing, unreadable or of an unsupported kind."""
 
 
