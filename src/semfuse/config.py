@@ -1,0 +1,161 @@
+"""Training configuration: dataclasses with defaults, a YAML file on top, then ``a.b=c`` overrides.
+
+``load_config(path, overrides)`` builds a :class:`TrainConfig`; ``save_config`` writes the resolved config (and
+the git commit, when known) into a run directory. Every field is commented where it is defined.
+"""
+
+import dataclasses
+import subprocess
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from semfuse.errors import SemfuseError
+from semfuse.models.fusion_net import FusionNetConfig
+
+
+@dataclass
+class Source:
+    """One set of training pairs: a dataset ``root`` (MSRS or MFNet layout, with ``split``) or ``ir`` + ``vis`` folders."""
+
+    root: str | None = None  # MSRS (ir/, vi/, Label/) or MFNet (images/, labels/, train.txt) folder
+    split: str | None = None  # train | test (MSRS), train | val | test (MFNet); None = the root itself / all images
+    ir: str | None = None  # plain infrared folder (with vis), paired by file stem
+    vis: str | None = None  # plain visible folder (with ir)
+
+
+@dataclass
+class DataConfig:
+    """Where pairs come from and how training crops are cut."""
+
+    sources: list[Source] = field(default_factory=list)  # one or more sets of pairs, concatenated
+    crop: list[int] = field(default_factory=lambda: [240, 320])  # crop height, width (authors: 240 x 320)
+    scale: list[float] = field(default_factory=lambda: [0.5, 2.0])  # random rescale range before cropping
+    hflip: bool = True  # random horizontal flip (pair and label together)
+    workers: int = 0  # DataLoader worker processes
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warm-up then a polynomial decay to zero."""
+
+    lr: float = 6e-4  # peak learning rate (authors' warm start: 6e-4)
+    weight_decay: float = 0.01  # AdamW weight decay
+    warmup_iters: int = 1500  # linear warm-up length in iterations
+    power: float = 1.0  # exponent of the poly decay (1 = linear)
+
+
+@dataclass
+class WarmStartConfig:
+    """Phase 1: L1 to a fixed fusion of the sources."""
+
+    rule: str = "avg"  # avg ("Ave", the paper's default) | max ("Max" ablation)
+    iters: int = 20000  # iterations (authors use their 20k checkpoint)
+    batch_size: int = 2  # crops per iteration (authors: 2)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved resolved as ``config.yaml`` in the run directory."""
+
+    model: FusionNetConfig = field(default_factory=FusionNetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
+    phase: str = "warm-start"  # which phase `semfuse train` runs
+    run_dir: str = "runs/warm-start"  # checkpoints, logs and exported weights go here
+    device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
+    seed: int = 0  # seeds the weights, the sampling order and the crops
+    log_every: int = 10  # iterations between JSONL log lines
+    checkpoint_every: int = 500  # iterations between checkpoints (last.pt, plus the final weights)
+
+
+def _build(cls, data, where: str):
+    """Instantiate dataclass ``cls`` from a dict, recursively, rejecting unknown keys with their dotted path."""
+    if not isinstance(data, dict):
+        raise SemfuseError(f"config section {where or 'top level'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise SemfuseError(f"unknown config key {where}{sorted(unknown)[0]}; known keys here: {', '.join(sorted(known))}")
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        origin = typing.get_origin(hint)
+        if dataclasses.is_dataclass(hint):
+            value = _build(hint, value, f"{where}{name}.")
+        elif origin is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            value = [_build(typing.get_args(hint)[0], item, f"{where}{name}[{i}].") for i, item in enumerate(value)]
+        elif origin in (typing.Union, types.UnionType) and value is not None and float in typing.get_args(hint):
+            value = float(value)
+        elif hint is float:
+            value = _as_float(value, f"{where}{name}")
+        values[name] = value
+    return cls(**values)
+
+
+def _as_float(value, where: str) -> float:
+    try:
+        return float(value)  # YAML reads 1e-3 (no dot) as a string
+    except (TypeError, ValueError):
+        raise SemfuseError(f"config key {where} must be a number, got {value!r}") from None
+
+
+def _set_dotted(tree: dict, dotted: str, value) -> None:
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        tree = tree.setdefault(key, {})
+        if not isinstance(tree, dict):
+            raise SemfuseError(f"override {dotted}: {key} is not a section")
+    tree[keys[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Defaults, then the YAML file at ``path`` (if any), then ``key.sub=value`` overrides (values parsed as YAML)."""
+    tree = dataclasses.asdict(TrainConfig())
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise SemfuseError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        tree = _merge(tree, loaded)
+    for override in overrides or []:
+        if "=" not in override:
+            raise SemfuseError(f"override {override!r} must look like key.sub=value")
+        key, text = override.split("=", 1)
+        _set_dotted(tree, key.strip(), yaml.safe_load(text))
+    return _build(TrainConfig, tree, "")
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def git_commit() -> str | None:
+    """The current git commit of the source tree, or None outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def save_config(config: TrainConfig, run_dir: str | Path) -> Path:
+    """Write the resolved config, with the git commit as a comment, to ``run_dir/config.yaml``."""
+    path = Path(run_dir) / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# resolved semfuse config; git commit: {git_commit() or 'unknown'}\n"
+    path.write_text(header + yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    return path

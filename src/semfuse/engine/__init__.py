@@ -1,0 +1,1 @@
+"""Training: schedule, checkpoints and the training loop."""

@@ -1,0 +1,161 @@
+"""The attention kinds of the fusion block, chosen by name through :func:`get_attention`.
+
+Every kind maps (B, C, H, W) to (B, C, H, W) and, except ``none``, has the paper's form
+``out = x + x * a``: a weight ``a`` computed from the features strengthens them element-wise, and the residual
+keeps the detail.
+
+* ``efficient`` (default; the paper): tokens (N = H*W, C) -> Q, K, V by linear layers,
+  ``a = Q · Softmax(Kᵀ V)`` per head (Shen et al., "Efficient attention", WACV 2021, as the paper writes it).
+  Two choices the paper leaves open are fixed here: the tokens are layer-normalised before Q, K, V, and
+  ``Kᵀ V`` is divided by N (a mean over positions, so the softmax does not saturate as images grow) and by
+  sqrt(d) (d = C / heads) before the softmax over its last axis.
+* ``official``: the variant of the authors' public code (REFERENCE.md): two conv3x3+BN+ReLU pre-convolutions,
+  Q, K, V without bias, a channel context ``Softmax(Qᵀ K / sqrt(d))`` per head, ``V · context``, a linear
+  projection, LayerNorm and a conv feed-forward give ``a``.
+* ``none`` (ablation "w/o SLA"): identity.
+* ``channel`` (ablation "CHA"): squeeze-and-excitation (Hu et al., CVPR 2018), ``a`` = sigmoid(MLP(avg-pool(x)))
+  per channel, reduction 4.
+* ``spatial`` (ablation "SPA"): spatial attention in the manner of SCA-CNN (Chen et al., CVPR 2017),
+  ``a`` = sigmoid(conv1x1(tanh(conv1x1(x)))) per pixel.
+"""
+
+from collections.abc import Callable
+
+from torch import Tensor, nn
+
+
+def _to_heads(tokens: Tensor, heads: int) -> Tensor:
+    batch, count, channels = tokens.shape
+    return tokens.view(batch, count, heads, channels // heads).transpose(1, 2)  # (B, heads, N, d)
+
+
+def _from_heads(tokens: Tensor, height: int, width: int) -> Tensor:
+    batch, heads, count, depth = tokens.shape
+    merged = tokens.transpose(1, 2).reshape(batch, count, heads * depth)  # (B, N, C)
+    return merged.transpose(1, 2).reshape(batch, heads * depth, height, width)  # (B, C, H, W)
+
+
+def _check_heads(channels: int, heads: int) -> None:
+    if heads < 1 or channels % heads:
+        raise ValueError(f"attention needs channels divisible by heads; got {channels} channels and {heads} heads")
+
+
+class EfficientSelfAttention(nn.Module):
+    """The paper's self-attention: ``x + x * (Q · Softmax(Kᵀ V / (N sqrt(d))))`` over (N, C) tokens."""
+
+    def __init__(self, channels: int, heads: int):
+        super().__init__()
+        _check_heads(channels, heads)
+        self.heads = heads
+        self.norm = nn.LayerNorm(channels)
+        self.query = nn.Linear(channels, channels, bias=False)
+        self.key = nn.Linear(channels, channels, bias=False)
+        self.value = nn.Linear(channels, channels, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, channels, height, width = x.shape
+        tokens = self.norm(x.flatten(2).transpose(1, 2))  # (B, N, C)
+        q, k, v = (_to_heads(layer(tokens), self.heads) for layer in (self.query, self.key, self.value))
+        depth, count = channels // self.heads, height * width
+        context = (k.transpose(-2, -1) @ v) / (count * depth**0.5)  # (B, heads, d, d)
+        weight = _from_heads(q @ context.softmax(dim=-1), height, width)  # (B, C, H, W)
+        return x + x * weight
+
+
+class OfficialSelfAttention(nn.Module):
+    """The authors' code variant: pre-convs, channel context ``Softmax(Qᵀ K / sqrt(d))``, ``V · context``."""
+
+    def __init__(self, channels: int, heads: int, expansion: int = 2):
+        super().__init__()
+        _check_heads(channels, heads)
+        self.heads = heads
+        self.pre = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+        )
+        self.query = nn.Linear(channels, channels, bias=False)
+        self.key = nn.Linear(channels, channels, bias=False)
+        self.value = nn.Linear(channels, channels, bias=False)
+        self.project = nn.Linear(channels, channels)
+        self.norm = nn.LayerNorm(channels)
+        self.feed_forward = nn.Sequential(
+            nn.Conv2d(channels, channels * expansion, 1),
+            nn.GELU(),
+            nn.Conv2d(channels * expansion, channels, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, channels, height, width = x.shape
+        tokens = self.pre(x).flatten(2).transpose(1, 2)  # (B, N, C)
+        q, k, v = (_to_heads(layer(tokens), self.heads) for layer in (self.query, self.key, self.value))
+        depth = channels // self.heads
+        context = (q.transpose(-2, -1) @ k * depth**-0.5).softmax(dim=-1)  # (B, heads, d, d)
+        attended = (v @ context).transpose(1, 2).reshape(tokens.shape)  # (B, N, C)
+        attended = self.norm(self.project(attended))
+        weight = self.feed_forward(attended.transpose(1, 2).reshape(x.shape))  # (B, C, H, W)
+        return x + x * weight
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel attention: ``x + x * sigmoid(W2 relu(W1 avgpool(x))))``."""
+
+    def __init__(self, channels: int, heads: int = 1, reduction: int = 4):
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + x * self.gate(x)
+
+
+class SpatialAttention(nn.Module):
+    """Spatial attention: ``x + x * sigmoid(conv1x1(tanh(conv1x1(x))))``, one weight per pixel."""
+
+    def __init__(self, channels: int, heads: int = 1, reduction: int = 4):
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.gate = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1),
+            nn.Tanh(),
+            nn.Conv2d(hidden, 1, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + x * self.gate(x)
+
+
+class NoAttention(nn.Module):
+    """Identity (the "w/o SLA" ablation)."""
+
+    def __init__(self, channels: int, heads: int = 1):
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+ATTENTION_KINDS: dict[str, Callable[..., nn.Module]] = {
+    "efficient": EfficientSelfAttention,
+    "official": OfficialSelfAttention,
+    "none": NoAttention,
+    "channel": SqueezeExcitation,
+    "spatial": SpatialAttention,
+}
+
+
+def get_attention(name: str, channels: int, heads: int) -> nn.Module:
+    """Build the attention module ``name`` (one of :data:`ATTENTION_KINDS`) for ``channels`` and ``heads``."""
+    if name not in ATTENTION_KINDS:
+        raise ValueError(f"unknown attention kind {name!r}; choose one of: {', '.join(ATTENTION_KINDS)}")
+    return ATTENTION_KINDS[name](channels, heads)

@@ -1,0 +1,33 @@
+"""One modality's multi-scale encoder."""
+
+from torch import Tensor, nn
+
+from semfuse.layers.conv import DenseBlock
+
+
+class Encoder(nn.Module):
+    """conv1x1 stem, then one dense block per scale with 2x2 max-pooling between scales.
+
+    Contract: input (B, in_channels, H, W), any H and W; output a list of ``len(widths)`` features, feature s of
+    shape (B, widths[s], ceil(H / 2^s), ceil(W / 2^s)) (output strides 1, 2, 4, 8 for four scales). Pooling uses
+    ``ceil_mode`` so odd sizes lose no row or column.
+    """
+
+    def __init__(self, widths: tuple[int, ...], stem_channels: int = 16, in_channels: int = 1):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, stem_channels, 1), nn.LeakyReLU(0.2))
+        channels = (stem_channels, *widths)
+        self.blocks = nn.ModuleList(DenseBlock(channels[i], channels[i + 1]) for i in range(len(widths)))
+        self.pool = nn.MaxPool2d(2, ceil_mode=True)
+        self.out_channels = tuple(widths)
+        self.strides = tuple(2**s for s in range(len(widths)))
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        features = []
+        x = self.stem(x)
+        for scale, block in enumerate(self.blocks):
+            if scale:
+                x = self.pool(x)
+            x = block(x)
+            features.append(x)
+        return features

@@ -1,0 +1,70 @@
+"""The paper's fusion network N_F, assembled from parts passed in (see :func:`build_fusion_net`)."""
+
+from dataclasses import asdict, dataclass, field
+
+from torch import Tensor, nn
+
+from semfuse.layers.attention import ATTENTION_KINDS, get_attention
+from semfuse.models.decoder import NestDecoder
+from semfuse.models.encoder import Encoder
+from semfuse.models.fusion_block import FusionBlock
+
+
+@dataclass
+class FusionNetConfig:
+    """Shape of the fusion network. Defaults are the authors' (REFERENCE.md)."""
+
+    widths: list[int] = field(default_factory=lambda: [32, 64, 96, 128])  # encoder channels per scale
+    heads: list[int] = field(default_factory=lambda: [4, 8, 8, 16])  # attention heads per scale
+    stem_channels: int = 16  # channels of each encoder's conv1x1 stem
+    attention: str = "efficient"  # efficient | official | none | channel | spatial
+
+    def validate(self) -> None:
+        if len(self.widths) != len(self.heads):
+            raise ValueError(f"widths {self.widths} and heads {self.heads} must have one entry per scale")
+        if self.attention not in ATTENTION_KINDS:
+            raise ValueError(f"unknown attention kind {self.attention!r}; choose one of: {', '.join(ATTENTION_KINDS)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FusionNet(nn.Module):
+    """Two unshared encoders, one fusion block per scale, one nest decoder.
+
+    ``forward(ir, vis)``: two (B, 1, H, W) luminance tensors in [0, 1], any H and W -> fused (B, 1, H, W) in [0, 1].
+    """
+
+    def __init__(self, encoder_ir: Encoder, encoder_vis: Encoder, fusion_blocks: nn.ModuleList, decoder: NestDecoder):
+        super().__init__()
+        self.encoder_ir = encoder_ir
+        self.encoder_vis = encoder_vis
+        self.fusion_blocks = fusion_blocks
+        self.decoder = decoder
+
+    def forward(self, ir: Tensor, vis: Tensor) -> Tensor:
+        if ir.dim() != 4 or ir.shape[1] != 1 or ir.shape != vis.shape:
+            raise ValueError(
+                f"FusionNet expects ir and vis of one shape (B, 1, H, W); got {tuple(ir.shape)} and {tuple(vis.shape)}"
+            )
+        features_ir, features_vis = self.encoder_ir(ir), self.encoder_vis(vis)
+        fused = [block(a, b) for block, a, b in zip(self.fusion_blocks, features_ir, features_vis)]
+        return self.decoder(fused)
+
+
+def build_fusion_net(config: FusionNetConfig | None = None) -> FusionNet:
+    """Assemble a :class:`FusionNet` from ``config`` (defaults: the authors' widths, heads, efficient attention)."""
+    config = config or FusionNetConfig()
+    config.validate()
+    widths = tuple(config.widths)
+
+    def attention_pair(scale: int) -> FusionBlock:
+        build = lambda: get_attention(config.attention, widths[scale], config.heads[scale])  # noqa: E731
+        return FusionBlock(build(), build())
+
+    return FusionNet(
+        Encoder(widths, config.stem_channels),
+        Encoder(widths, config.stem_channels),
+        nn.ModuleList(attention_pair(scale) for scale in range(len(widths))),
+        NestDecoder(widths),
+    )

@@ -1,0 +1,81 @@
+"""Fusion-network weight files: ``.safetensors`` with the network config stored inside as metadata.
+
+Loading reads tensors and a JSON string only; nothing is unpickled.
+"""
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from semfuse.errors import SemfuseError
+from semfuse.models.fusion_net import FusionNet, FusionNetConfig, build_fusion_net
+
+CONFIG_KEY = "semfuse_fusion_net"
+BUNDLED_WEIGHTS = {"warm-start": "warm_start_avg.safetensors"}  # name -> file in semfuse/weights
+DEFAULT_WEIGHTS = "warm-start"
+
+
+def resolve_weights(weights: str | Path | None) -> Path:
+    """A bundled weights name (see :data:`BUNDLED_WEIGHTS`), a file path, or None for the default bundled weights."""
+    name = DEFAULT_WEIGHTS if weights is None else str(weights)
+    if name in BUNDLED_WEIGHTS:
+        path = Path(str(resources.files("semfuse") / "weights" / BUNDLED_WEIGHTS[name]))
+        if not path.is_file():
+            raise SemfuseError(f"the bundled weights {name!r} are missing from the installation ({path}); reinstall")
+        return path
+    path = Path(name)
+    if not path.is_file():
+        raise SemfuseError(
+            f"weights {name!r} is neither a file nor a bundled name ({', '.join(BUNDLED_WEIGHTS)}); check the path"
+        )
+    return path
+
+
+def save_fusion_net(net: FusionNet, config: FusionNetConfig, path: str | Path, info: dict | None = None) -> Path:
+    """Write the network's weights and config (plus optional string-valued ``info``) atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {CONFIG_KEY: json.dumps(config.to_dict())}
+    metadata.update({key: str(value) for key, value in (info or {}).items()})
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in net.state_dict().items()}
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        save_file(tensors, temporary, metadata=metadata)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a weights file."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as error:
+        raise SemfuseError(f"{path} is not a readable .safetensors weights file ({error})") from None
+
+
+def load_fusion_net(weights: str | Path | None = None, device: str | torch.device = "cpu") -> FusionNet:
+    """Build the network described in a weights file and load its weights, in eval mode on ``device``."""
+    path = resolve_weights(weights)
+    metadata = read_metadata(path)
+    if CONFIG_KEY not in metadata:
+        raise SemfuseError(f"{path} has no semfuse network config; was it written by semfuse (save_fusion_net)?")
+    config = FusionNetConfig(**json.loads(metadata[CONFIG_KEY]))
+    net = build_fusion_net(config)
+    try:
+        net.load_state_dict(load_file(str(path)))
+    except RuntimeError as error:
+        raise SemfuseError(f"{path} does not match its stored network config: {str(error).splitlines()[0]}") from None
+    return net.to(device).eval()
