@@ -1,0 +1,108 @@
+"""``semfuse fuse``: fuse one pair or folders of pairs with any registered method."""
+
+import argparse
+import logging
+from pathlib import Path
+
+from semfuse.data.io import IMAGE_EXTENSIONS
+
+logger = logging.getLogger("semfuse.fuse")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fuse",
+        help="fuse infrared/visible pairs (files or folders) into images",
+        description="Fuse infrared/visible pairs. Folders are paired by file stem; each pair gives OUT/NAME.png of "
+        "the input's size, in colour when the visible image is in colour (luminance fused, visible chroma restored).",
+        epilog="examples:\n  semfuse fuse --ir ir/ --vis vi/ --out fused/\n"
+        "  semfuse fuse --ir a_ir.png --vis a_vis.png --out a_fused.png\n"
+        "  semfuse fuse --data MSRS --split test --out fused/ --device cuda\n"
+        "  semfuse fuse --ir ir/ --vis vi/ --out fused_avg/ --method average",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = parser.add_argument_group("input (either --ir and --vis, or --data)")
+    source.add_argument("--ir", type=Path, help="infrared image file or folder")
+    source.add_argument("--vis", type=Path, help="visible image file or folder (grey or colour)")
+    source.add_argument("--data", type=Path, help="dataset folder in the MSRS (ir/, vi/) or MFNet (images/) layout")
+    source.add_argument("--split", help="split of --data: train, val or test (default: the folder itself / all)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder, or an image file for a single pair")
+    parser.add_argument("--method", default="semfuse", help="fusion method (see 'semfuse methods'; default: semfuse)")
+    parser.add_argument("--weights", help="semfuse network weights: a bundled name (warm-start) or a .safetensors file")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(run=run)
+
+
+def _single_pair_target(args) -> tuple[Path, str] | None:
+    """For --ir FILE --vis FILE: (output folder, output name); None for folders."""
+    if args.ir is None or not args.ir.is_file():
+        return None
+    if args.out.suffix.lower() in IMAGE_EXTENSIONS:
+        if args.out.suffix.lower() != ".png":
+            from semfuse.errors import SemfuseError
+
+            raise SemfuseError(f"fused images are written as PNG; name the output {args.out.with_suffix('.png')}")
+        return args.out.parent, args.out.stem
+    return args.out, args.ir.stem
+
+
+def _build_method(args):
+    from semfuse.engine.trainer import resolve_device
+    from semfuse.errors import SemfuseError
+    from semfuse.methods import get_method
+
+    options = {}
+    if args.method == "semfuse":
+        options = {"weights": args.weights, "device": str(resolve_device(args.device))}
+    elif args.weights is not None:
+        raise SemfuseError(f"--weights applies to the semfuse network only, not to method {args.method!r}")
+    try:
+        return get_method(args.method, **options)
+    except KeyError as error:
+        raise SemfuseError(error.args[0]) from None
+
+
+def run(args) -> int:
+    from semfuse.data.pairs import Pair, discover_pairs, pair_folders
+    from semfuse.errors import SemfuseError
+    from semfuse.inference import fuse_pairs
+
+    if args.data is not None:
+        if args.ir is not None or args.vis is not None:
+            raise SemfuseError("give either --data or --ir and --vis, not both")
+        listing = discover_pairs(args.data, args.split)
+    elif args.ir is None or args.vis is None:
+        raise SemfuseError("give --ir and --vis (files or folders), or --data with a dataset folder")
+    elif args.ir.is_file() != args.vis.is_file():
+        raise SemfuseError("--ir and --vis must both be files or both be folders")
+    elif args.ir.is_file():
+        listing = None
+    else:
+        listing = pair_folders(args.ir, args.vis)
+
+    single = _single_pair_target(args)
+    if single is not None:
+        out_dir, name = single
+        pairs, unpaired = [Pair(name, args.ir, args.vis)], []
+    else:
+        if args.out.suffix.lower() in IMAGE_EXTENSIONS:
+            raise SemfuseError(f"--out {args.out} looks like a file, but the input is a folder; give an output folder")
+        out_dir, pairs, unpaired = args.out, listing.pairs, listing.unpaired
+    for message in unpaired:
+        logger.warning("unpaired, skipped: %s", message)
+    if not pairs:
+        raise SemfuseError("no pairs to fuse: no infrared and visible files share a name")
+
+    fuse = _build_method(args)
+    summary = fuse_pairs(fuse, pairs, out_dir, overwrite=args.overwrite, progress=not args.no_progress)
+    failed = len(summary.failed) + len(unpaired)
+    logger.info("fused %d of %d pair(s) into %s with %s", len(summary.written), len(pairs) + len(unpaired), out_dir,
+                args.method)
+    if failed:
+        logger.error("%d pair(s) not fused:", failed)
+        for message in unpaired + summary.failed:
+            logger.error("  %s", message)
+        return 1
+    return 0
