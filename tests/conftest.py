@@ -42,3 +42,30 @@ def _crop_to(src: Path, dst: Path, box: tuple[int, int, int, int], mode: str | N
 def crop_to():
     """``crop_to(src, dst, (left, top, right, bottom), mode=None)`` saves a crop of a real image and returns dst."""
     return _crop_to
+
+
+@pytest.fixture(scope="session")
+def labelled_msrs(shared_data, tmp_path_factory) -> Path:
+    """An MSRS-layout folder (train/ and test/ with ir/, vi/, Label/) from the 20 real MSRS pairs, shrunk to 160x120.
+
+    The labels are constructed by this fixture, not real annotations: the hottest 10% of infrared pixels are
+    class 2 ("person"), the darkest 30% of the visible luminance class 1 ("car"), the rest class 0.
+    """
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("msrs")
+    source = shared_data / "msrs_unlabeled/test"
+    names = sorted(path.stem for path in (source / "ir").iterdir())
+    for split, chosen in (("train", names[:16]), ("test", names[16:])):
+        for name in chosen:
+            for folder in ("ir", "vi"):
+                (root / split / folder).mkdir(parents=True, exist_ok=True)
+                Image.open(source / folder / f"{name}.png").resize((160, 120)).save(root / split / folder / f"{name}.png")
+            ir = np.asarray(Image.open(root / split / "ir" / f"{name}.png").convert("L"))
+            vis = np.asarray(Image.open(root / split / "vi" / f"{name}.png").convert("L"))
+            label = np.zeros(ir.shape, np.uint8)
+            label[vis <= np.percentile(vis, 30)] = 1
+            label[ir >= np.percentile(ir, 90)] = 2
+            (root / split / "Label").mkdir(exist_ok=True)
+            Image.fromarray(label).save(root / split / "Label" / f"{name}.png")
+    return root

@@ -31,10 +31,12 @@ class Source:
 class DataConfig:
     """Where pairs come from and how training crops are cut."""
 
-    sources: list[Source] = field(default_factory=list)  # one or more sets of pairs, concatenated
+    sources: list[Source] = field(default_factory=list)  # training pairs: one or more sets, concatenated
+    val_sources: list[Source] = field(default_factory=list)  # labelled pairs for validation mIoU (semantic phase)
     crop: list[int] = field(default_factory=lambda: [240, 320])  # crop height, width (authors: 240 x 320)
     scale: list[float] = field(default_factory=lambda: [0.5, 2.0])  # random rescale range before cropping
     hflip: bool = True  # random horizontal flip (pair and label together)
+    photometric: bool = False  # random brightness/contrast/saturation per modality (authors' code: on, semantic phase)
     workers: int = 0  # DataLoader worker processes
 
 
@@ -52,10 +54,36 @@ class OptimConfig:
 class WarmStartConfig:
     """Phase 1: L1 to a fixed fusion of the sources."""
 
-    rule: str = "avg"  # avg ("Ave", the paper's default) | max ("Max" ablation)
+    rule: str = "avg"  # avg ("Ave", the paper's default) | max ("Max" ablation) | none (skip: "w/o WS" ablation)
     iters: int = 20000  # iterations (authors use their 20k checkpoint)
     batch_size: int = 2  # crops per iteration (authors: 2)
     optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass
+class SemanticConfig:
+    """Phase 2: the fusion network and SegFormer-b0 trained jointly, L_ST = L_sem + lambda * L_reg."""
+
+    iters: int = 160000  # iterations (authors: 160k)
+    batch_size: int = 4  # global batch, split over processes under torchrun (authors: 4)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=6e-5))  # authors: AdamW 6e-5, poly
+    head_lr_mult: float = 10.0  # learning-rate factor of SegFormer's decode head (authors: 10)
+    reg_weight: float = 1e-3  # lambda of L_reg (authors: 0.001)
+    use_sem: bool = True  # False: "w/o L_sem" (the fusion net sees L_reg only; no segmenter is trained)
+    use_reg: bool = True  # False: "w/o L_reg"
+    correlation: str = "image"  # image: Pearson per image (default) | batch: one over the batch (authors' code)
+    excluded_classes: list[int] = field(default_factory=list)  # classes left out of L_sem, e.g. [1] = "w/o Car"
+    num_classes: int = 9  # MFNet / MSRS: 0 unlabelled, 1 car, 2 person, 3 bike, 4 curve, 5 car stop,
+    #                       6 guardrail, 7 color cone, 8 bump
+    normalisation: str = "imagenet"  # segmenter input: imagenet (mean/std) | none ([0, 1] only, authors' code)
+    segmenter_init: str | None = None  # local MiT-b0 / SegFormer-b0 checkpoint; None = from scratch (the paper)
+    init_fusion: str | None = None  # fusion weights to start from; None = the warm-start result (phase all) or
+    #                                 the bundled warm-start weights (phase semantic); "scratch" = random init
+    val_every: int = 2000  # iterations between validations (0 = only at the end)
+    val_mode: str = "slide"  # slide (sliding window) | whole (whole image at once)
+    val_crop: list[int] = field(default_factory=lambda: [240, 320])  # sliding-window size (authors: 240 x 320)
+    val_stride: list[int] = field(default_factory=lambda: [120, 160])  # sliding-window stride (authors: 120 x 160)
+    amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
 
 
 @dataclass
@@ -65,7 +93,8 @@ class TrainConfig:
     model: FusionNetConfig = field(default_factory=FusionNetConfig)
     data: DataConfig = field(default_factory=DataConfig)
     warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
-    phase: str = "warm-start"  # which phase `semfuse train` runs
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    phase: str = "warm-start"  # warm-start | semantic | all (warm start, then semantic, in one run)
     run_dir: str = "runs/warm-start"  # checkpoints, logs and exported weights go here
     device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
     seed: int = 0  # seeds the weights, the sampling order and the crops
@@ -118,17 +147,31 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Defaults, then the YAML file at ``path`` (if any), then ``key.sub=value`` overrides (values parsed as YAML)."""
     tree = dataclasses.asdict(TrainConfig())
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise SemfuseError(f"config file {path} does not exist")
-        loaded = yaml.safe_load(path.read_text()) or {}
-        tree = _merge(tree, loaded)
+        tree = _merge(tree, _read_yaml(Path(path)))
     for override in overrides or []:
         if "=" not in override:
             raise SemfuseError(f"override {override!r} must look like key.sub=value")
         key, text = override.split("=", 1)
         _set_dotted(tree, key.strip(), yaml.safe_load(text))
     return _build(TrainConfig, tree, "")
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A YAML config; a top-level ``base: FILE`` (relative to this file) is read first and overlaid by this one."""
+    if not path.is_file():
+        raise SemfuseError(f"config file {path} does not exist")
+    if path.resolve() in seen:
+        raise SemfuseError(f"config file {path} names itself as a base (through {seen[-1]})")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise SemfuseError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(loaded, dict):
+        raise SemfuseError(f"config file {path} must hold a mapping of keys")
+    base = loaded.pop("base", None)
+    if base is None:
+        return loaded
+    return _merge(_read_yaml(path.parent / base, (*seen, path.resolve())), loaded)
 
 
 def _merge(base: dict, update: dict) -> dict:

@@ -1,4 +1,4 @@
-"""``semfuse train``: train the fusion network (warm-start phase)."""
+"""``semfuse train``: train the fusion network: warm start, semantic phase with SegFormer-b0, or both."""
 
 import argparse
 from pathlib import Path
@@ -7,20 +7,32 @@ from pathlib import Path
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train the fusion network",
-        description="Train the fusion network. Settings come from the defaults, then --config FILE, then the "
+        help="train the fusion network (warm start, semantic phase, or both)",
+        description="Train the fusion network in the paper's two phases: warm start (L1 to the average or maximum of "
+        "the sources) and the semantic phase (jointly with SegFormer-b0 under cross-entropy + lambda * L_reg). Settings come from the defaults, then --config FILE, then the "
         "options below, then KEY=VALUE overrides (e.g. warm_start.iters=5000 data.crop=[128,128]). The resolved "
         "config, a JSONL log, checkpoints (last.pt) and the final fusion_net.safetensors go to the run directory.",
         epilog="examples:\n  semfuse train --phase warm-start --ir ir/ --vis vi/ --run-dir runs/ws\n"
-        "  semfuse train --config configs/warm_start_bundled.yaml\n"
-        "  semfuse train --config configs/smoke.yaml --resume\n"
-        "  semfuse train --data MSRS --split train --rule max model.attention=channel",
+        "  semfuse train --config configs/msrs.yaml                      # both phases on MSRS\n"
+        "  semfuse train --config configs/ablations/no_reg.yaml          # Table II: w/o L_reg\n"
+        "  semfuse train --config configs/msrs.yaml --exclude-classes 1 2 # Fig. 7: w/o Car&Person\n"
+        "  torchrun --nproc_per_node 4 -m semfuse train --config configs/msrs.yaml   # data parallel\n"
+        "  semfuse train --config configs/smoke.yaml --resume",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. warm_start.iters=100")
     parser.add_argument("--config", type=Path, help="YAML config file (see configs/default.yaml)")
-    parser.add_argument("--phase", choices=["warm-start"], help="training phase (default: from the config)")
-    parser.add_argument("--rule", choices=["avg", "max"], help="warm-start target: average (paper) or maximum")
+    parser.add_argument("--phase", choices=["warm-start", "semantic", "all"], help="phase(s) to train (default: config)")
+    parser.add_argument("--rule", "--warm-start", dest="rule", choices=["avg", "max", "none"],
+                        help="warm-start target: avg (paper, 'Ave'), max ('Max') or none ('w/o WS')")
+    parser.add_argument("--attention", choices=["efficient", "official", "none", "channel", "spatial"],
+                        help="fusion-block attention (none = 'w/o SLA', channel = 'CHA', spatial = 'SPA')")
+    parser.add_argument("--no-reg", action="store_true", help="leave L_reg out of the semantic loss ('w/o L_reg')")
+    parser.add_argument("--no-sem", action="store_true", help="leave L_sem out: no segmenter ('w/o L_sem')")
+    parser.add_argument("--exclude-classes", type=int, nargs="+", metavar="ID",
+                        help="class ids left out of L_sem, e.g. 1 ('w/o Car'), 2 ('w/o Person'), 1 2")
+    parser.add_argument("--val-data", type=Path, help="labelled MSRS/MFNet folder for validation (with --val-split)")
+    parser.add_argument("--val-split", default="test", help="split of --val-data (default: test)")
     parser.add_argument("--ir", type=Path, help="infrared training folder (with --vis); replaces the config's sources")
     parser.add_argument("--vis", type=Path, help="visible training folder (with --ir)")
     parser.add_argument("--data", type=Path, help="MSRS/MFNet dataset folder; replaces the config's sources")
@@ -52,6 +64,16 @@ def run(args) -> int:
         config.phase = args.phase
     if args.rule:
         config.warm_start.rule = args.rule
+    if args.attention:
+        config.model.attention = args.attention
+    if args.no_reg:
+        config.semantic.use_reg = False
+    if args.no_sem:
+        config.semantic.use_sem = False
+    if args.exclude_classes:
+        config.semantic.excluded_classes = list(args.exclude_classes)
+    if args.val_data is not None:
+        config.data.val_sources = [Source(root=str(args.val_data), split=args.val_split)]
     if args.run_dir:
         config.run_dir = str(args.run_dir)
     if args.device:

@@ -4,7 +4,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from semfuse.data.pairs import Pair, PairListing, discover_pairs, load_pair, pair_folders
-from semfuse.data.transforms import as_tensors, random_scale_crop_flip
+from semfuse.data.transforms import as_tensors, random_photometric, random_scale_crop_flip
 from semfuse.errors import SemfuseError
 
 
@@ -48,8 +48,10 @@ class RandomCropDataset(Dataset):
     exactly the crops an uninterrupted run would.
     """
 
-    def __init__(self, pairs: PairedDataset, crop: tuple[int, int], scale: tuple[float, float], hflip: bool):
+    def __init__(self, pairs: PairedDataset, crop: tuple[int, int], scale: tuple[float, float], hflip: bool,
+                 photometric: bool = False):
         self.pairs, self.crop, self.scale, self.hflip = pairs, tuple(crop), tuple(scale), hflip
+        self.photometric = photometric
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -57,17 +59,21 @@ class RandomCropDataset(Dataset):
     def __getitem__(self, item: tuple[int, int]) -> dict:
         index, seed = item
         generator = torch.Generator().manual_seed(seed)
-        return random_scale_crop_flip(self.pairs[index], self.crop, self.scale, self.hflip, generator)
+        sample = random_scale_crop_flip(self.pairs[index], self.crop, self.scale, self.hflip, generator)
+        return random_photometric(sample, generator) if self.photometric else sample
 
 
 class IterationBatchSampler(Sampler):
     """Yields, for iterations ``start, start + 1, ... total - 1``, a batch of ``(index, seed)`` items.
 
     Batch ``i`` depends only on ``(seed, i)``: indices are drawn with replacement from a generator seeded by both.
+    Under data parallelism process ``rank`` of ``world_size`` takes ``batch[rank::world_size]`` of each global batch.
     """
 
-    def __init__(self, size: int, batch_size: int, total: int, seed: int, start: int = 0):
+    def __init__(self, size: int, batch_size: int, total: int, seed: int, start: int = 0, rank: int = 0,
+                 world_size: int = 1):
         self.size, self.batch_size, self.total, self.seed, self.start = size, batch_size, total, seed, start
+        self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
         return max(self.total - self.start, 0)
@@ -77,4 +83,4 @@ class IterationBatchSampler(Sampler):
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration)
             indices = torch.randint(0, self.size, (self.batch_size,), generator=generator).tolist()
             seeds = torch.randint(0, 2**62, (self.batch_size,), generator=generator).tolist()
-            yield list(zip(indices, seeds))
+            yield list(zip(indices, seeds))[self.rank :: self.world_size]

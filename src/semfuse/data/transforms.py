@@ -60,3 +60,31 @@ def as_tensors(pair: dict) -> dict:
 def as_batch_tensor(x: Tensor) -> Tensor:
     """(C, H, W) -> (1, C, H, W); (B, C, H, W) unchanged."""
     return x[None] if x.dim() == 3 else x
+
+
+def _maybe(generator: torch.Generator) -> bool:
+    return torch.rand((), generator=generator).item() < 0.5
+
+
+def _uniform(generator: torch.Generator, low: float, high: float) -> float:
+    return low + (high - low) * torch.rand((), generator=generator).item()
+
+
+def random_photometric(sample: dict, generator: torch.Generator) -> dict:
+    """Photometric distortion drawn independently for each modality (mmsegmentation's, on [0, 1] data).
+
+    Each with probability 1/2: brightness shift in [-32, 32] / 255, contrast factor in [0.5, 1.5], and for a colour
+    visible image a saturation factor in [0.5, 1.5]. Geometry and labels are untouched.
+    """
+    out = dict(sample)
+    for key in ("ir", "vis"):
+        image = sample[key]
+        if _maybe(generator):
+            image = image + _uniform(generator, -32 / 255, 32 / 255)
+        if _maybe(generator):
+            image = image * _uniform(generator, 0.5, 1.5)
+        if key == "vis" and _maybe(generator):
+            grey = (0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])[None]
+            image = grey + (image - grey) * _uniform(generator, 0.5, 1.5)
+        out[key] = image.clamp(0.0, 1.0)
+    return out

@@ -38,12 +38,16 @@ def resolve_weights(weights: str | Path | None) -> Path:
 
 
 def save_fusion_net(net: FusionNet, config: FusionNetConfig, path: str | Path, info: dict | None = None) -> Path:
-    """Write the network's weights and config (plus optional string-valued ``info``) atomically to ``path``."""
+    """Write the network's weights and config (plus optional ``info``, stored as strings) atomically to ``path``."""
+    return save_module(net, path, {CONFIG_KEY: json.dumps(config.to_dict()), **(info or {})})
+
+
+def save_module(module: torch.nn.Module, path: str | Path, info: dict | None = None) -> Path:
+    """Write any module's state dict as ``.safetensors`` with string metadata ``info``, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {CONFIG_KEY: json.dumps(config.to_dict())}
-    metadata.update({key: str(value) for key, value in (info or {}).items()})
-    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in net.state_dict().items()}
+    metadata = {key: str(value) for key, value in (info or {}).items()}
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()}
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:

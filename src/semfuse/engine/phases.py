@@ -1,0 +1,78 @@
+"""The meta-architecture of each training phase: what one batch costs, and which parameters learn at which rate.
+
+* :class:`WarmStartPhase` (paper eq. 1): the fusion network alone, ``L_WS = |N_F(ir, vis_Y) − rule(ir, vis_Y)|``.
+* :class:`SemanticPhase` (paper eq. 2): ``L_ST = L_sem(N_S(rgb(N_F(ir, vis_Y))), label) + λ L_reg``, where rgb()
+  puts the visible chroma back on the fused luminance. Each ablation switch removes exactly what it names.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from semfuse.config import SemanticConfig
+from semfuse.data.colour import luminance, restore_colour
+from semfuse.losses.correlation import correlation_regulariser
+from semfuse.losses.semantic import semantic_loss
+from semfuse.losses.warm_start import warm_start_loss
+
+
+class WarmStartPhase(nn.Module):
+    """Phase 1: ``forward(batch) -> {"loss", "l1"}``."""
+
+    def __init__(self, fusion_net: nn.Module, rule: str):
+        super().__init__()
+        self.fusion_net, self.rule = fusion_net, rule
+
+    def forward(self, batch: dict) -> dict[str, Tensor]:
+        ir, vis_y = batch["ir"], luminance(batch["vis"])
+        loss = warm_start_loss(self.fusion_net(ir, vis_y), ir, vis_y, self.rule)
+        return {"loss": loss, "l1": loss.detach()}
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        return [{"params": list(self.fusion_net.parameters()), "lr_mult": 1.0}]
+
+
+class SemanticPhase(nn.Module):
+    """Phase 2: ``forward(batch) -> {"loss", "sem", "reg"}``; ``sem`` and ``reg`` are logged even when left out.
+
+    With ``use_sem=False`` there is no segmenter: the fusion network learns from ``λ L_reg`` alone.
+    """
+
+    def __init__(self, fusion_net: nn.Module, segmenter: nn.Module | None, config: SemanticConfig):
+        super().__init__()
+        if not config.use_sem and not config.use_reg:
+            raise ValueError("the semantic phase needs L_sem or L_reg; both are switched off")
+        self.fusion_net, self.segmenter, self.config = fusion_net, segmenter, config
+
+    def fuse(self, batch: dict) -> tuple[Tensor, Tensor, Tensor]:
+        """(fused luminance, visible luminance, fused RGB) for a batch."""
+        vis_y = luminance(batch["vis"])
+        fused_y = self.fusion_net(batch["ir"], vis_y)
+        return fused_y, vis_y, restore_colour(fused_y, batch["vis"])
+
+    def forward(self, batch: dict) -> dict[str, Tensor]:
+        config = self.config
+        fused_y, vis_y, fused_rgb = self.fuse(batch)
+        reg = correlation_regulariser(fused_y, batch["ir"], vis_y, config.correlation)
+        losses = {"reg": reg.detach()}
+        total = config.reg_weight * reg if config.use_reg else None
+        if config.use_sem:
+            sem = semantic_loss(self.segmenter(fused_rgb), batch["label"], config.excluded_classes)
+            losses["sem"] = sem.detach()
+            total = sem if total is None else sem + total
+        losses["loss"] = total
+        return losses
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        groups = [{"params": list(self.fusion_net.parameters()), "lr_mult": 1.0}]
+        if self.segmenter is not None:
+            groups += [
+                {"params": self.segmenter.backbone_parameters(), "lr_mult": 1.0},
+                {"params": self.segmenter.head_parameters(), "lr_mult": self.config.head_lr_mult},
+            ]
+        return groups
+
+
+def build_optimizer(phase: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW over the phase's parameter groups; each group keeps its ``lr_mult`` for the schedule."""
+    groups = [{**group, "lr": lr * group["lr_mult"]} for group in phase.parameter_groups(lr)]
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)

@@ -1,0 +1,100 @@
+"""The segmentation network N_S: SegFormer-b0 from Hugging Face ``transformers``, built from scratch by default.
+
+Input: the fused image in RGB (fused luminance + visible chroma), (B, 3, H, W) in [0, 1]. It is normalised by
+``normalisation``: ``imagenet`` (default; subtract mean (0.485, 0.456, 0.406), divide by std (0.229, 0.224, 0.225),
+SegFormer's own preprocessing) or ``none`` (only the [0, 1] scaling, as the authors' code feeds it).
+Output: logits (B, num_classes, H, W), bilinearly up-sampled from SegFormer's 1/4 resolution.
+"""
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from semfuse.errors import SemfuseError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+NORMALISATIONS = ("imagenet", "none")
+
+
+def segformer_b0_config(num_classes: int):
+    """The SegFormer-b0 (MiT-b0 encoder, 256-channel all-MLP decoder) configuration for ``num_classes``."""
+    from transformers import SegformerConfig
+
+    return SegformerConfig(
+        num_labels=num_classes,
+        num_channels=3,
+        num_encoder_blocks=4,
+        depths=[2, 2, 2, 2],
+        sr_ratios=[8, 4, 2, 1],
+        hidden_sizes=[32, 64, 160, 256],
+        patch_sizes=[7, 3, 3, 3],
+        strides=[4, 2, 2, 2],
+        num_attention_heads=[1, 2, 5, 8],
+        mlp_ratios=[4, 4, 4, 4],
+        decoder_hidden_size=256,
+        semantic_loss_ignore_index=255,
+    )
+
+
+class Segmenter(nn.Module):
+    """SegFormer-b0 with input normalisation and full-resolution logits."""
+
+    def __init__(self, num_classes: int = 9, normalisation: str = "imagenet"):
+        super().__init__()
+        from transformers import SegformerForSemanticSegmentation
+
+        if normalisation not in NORMALISATIONS:
+            raise ValueError(f"unknown normalisation {normalisation!r}; choose one of: {', '.join(NORMALISATIONS)}")
+        self.segformer = SegformerForSemanticSegmentation(segformer_b0_config(num_classes))
+        self.normalisation = normalisation
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, rgb: Tensor) -> Tensor:
+        if rgb.dim() != 4 or rgb.shape[1] != 3:
+            raise ValueError(f"Segmenter expects RGB (B, 3, H, W), got {tuple(rgb.shape)}")
+        if self.normalisation == "imagenet":
+            rgb = (rgb - self.mean) / self.std
+        logits = self.segformer(pixel_values=rgb).logits  # (B, K, H/4, W/4)
+        return F.interpolate(logits, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """The decode head's parameters (trained with a 10x learning rate, as SegFormer does)."""
+        return list(self.segformer.decode_head.parameters())
+
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        return list(self.segformer.segformer.parameters())
+
+
+def load_pretrained(segmenter: Segmenter, path: str | Path) -> tuple[int, int]:
+    """Initialise from a local MiT-b0 or SegFormer-b0 checkpoint (``.safetensors``, or ``.bin``/``.pth`` read with
+    ``weights_only=True``); no download is attempted. Keys may carry the Hugging Face ``segformer.`` prefix or not;
+    tensors whose shape differs (e.g. a 150-class head) are skipped.
+
+    Returns:
+        (tensors loaded, tensors of the model left at their fresh initialisation).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SemfuseError(f"segmenter checkpoint {path} does not exist; give a local MiT-b0/SegFormer-b0 file")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+    target = segmenter.segformer.state_dict()
+    matched = {}
+    for key, tensor in state.items():
+        for candidate in (key, f"segformer.{key}", key.removeprefix("module.")):
+            if candidate in target and target[candidate].shape == tensor.shape:
+                matched[candidate] = tensor
+                break
+    if not matched:
+        raise SemfuseError(f"{path} shares no tensor with SegFormer-b0; is it a MiT-b0 or SegFormer-b0 checkpoint?")
+    segmenter.segformer.load_state_dict(matched, strict=False)
+    return len(matched), len(target) - len(matched)

@@ -1,0 +1,165 @@
+"""The semantic phase on real crops with constructed labels: learning, exact resume, ablation switches, DDP."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from semfuse.config import Source, load_config
+from semfuse.data.datasets import PairedDataset, collect_pairs
+from semfuse.engine import trainer
+from semfuse.engine.phases import SemanticPhase
+from semfuse.losses.correlation import correlation_regulariser
+from semfuse.losses.semantic import semantic_loss
+from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net
+from semfuse.models.segmenter import Segmenter
+from semfuse.models.weights import load_fusion_net
+
+TINY_MODEL = ["model.widths=[8,16,16,24]", "model.heads=[2,4,4,8]", "model.stem_channels=8"]
+
+
+def _config(tmp_path, root, name, iters=8, extra=()):
+    overrides = TINY_MODEL + [
+        "phase=all", "warm_start.iters=4", "warm_start.batch_size=2", "warm_start.optim.warmup_iters=0",
+        "warm_start.optim.lr=0.002", f"semantic.iters={iters}", "semantic.batch_size=2",
+        "semantic.optim.lr=0.0005", "semantic.optim.warmup_iters=0", "semantic.val_every=0",
+        "semantic.val_mode=whole", "data.crop=[64,64]", "data.scale=[0.75,1.25]", f"run_dir={tmp_path / name}",
+        "log_every=1", "checkpoint_every=4", "device=cpu", *extra,
+    ]
+    config = load_config(None, overrides)
+    config.data.sources = [Source(root=str(root), split="train")]
+    config.data.val_sources = [Source(root=str(root), split="test")]
+    return config
+
+
+def _fixed_batch(root):
+    pairs = PairedDataset(collect_pairs([Source(root=str(root), split="train")]).pairs)
+    samples = [pairs[i] for i in (0, 5, 10, 15)]
+    return {key: torch.stack([s[key][..., :64, :96] for s in samples]) for key in ("ir", "vis", "label")}
+
+
+def _phase_loss(run_dir, config, batch):
+    from safetensors.torch import load_file
+
+    fusion_net = load_fusion_net(run_dir / "fusion_net.safetensors")
+    segmenter = Segmenter(config.semantic.num_classes)
+    segmenter.load_state_dict(load_file(str(run_dir / "segmenter.safetensors")))
+    phase = SemanticPhase(fusion_net, segmenter.eval(), config.semantic)
+    with torch.no_grad():
+        return float(phase(batch)["loss"])
+
+
+def test_semantic_phase_lowers_the_loss_and_validates(tmp_path, labelled_msrs):
+    short = _config(tmp_path, labelled_msrs, "short", iters=1)
+    trainer.fit(short, progress=False)
+    config = _config(tmp_path, labelled_msrs, "long", iters=30)
+    trainer.fit(config, progress=False)
+    batch = _fixed_batch(labelled_msrs)
+    before, after = _phase_loss(tmp_path / "short/semantic", short, batch), _phase_loss(tmp_path / "long/semantic", config, batch)
+    assert after < 0.8 * before, (before, after)
+    log = [json.loads(line) for line in (tmp_path / "long/semantic/log.jsonl").open()]
+    assert {"sem", "reg", "loss", "lr", "crops_per_s"} <= set(log[0])
+    scores = log[-1]["val"]
+    assert 0 <= scores["mIoU"] <= 1 and set(scores["IoU"]) >= {"unlabelled", "car", "person"}
+    produced = {p.name for p in (tmp_path / "long/semantic").iterdir()}
+    assert {"best.pt", "last.pt", "fusion_net.safetensors", "fusion_net_best.safetensors",
+            "segmenter.safetensors", "config.yaml"} <= produced
+
+
+def test_semantic_resume_after_a_kill_continues_exactly(tmp_path, labelled_msrs, monkeypatch):
+    trainer.fit(_config(tmp_path, labelled_msrs, "straight"), progress=False)
+    calls = {"n": 0}
+    original = trainer.train_one_iteration
+
+    def killed_in_semantic(*args):
+        calls["n"] += 1
+        if calls["n"] == 4 + 6:  # 4 warm-start iterations, then 5 semantic ones, killed at the 6th
+            raise KeyboardInterrupt
+        return original(*args)
+
+    config = _config(tmp_path, labelled_msrs, "killed")
+    monkeypatch.setattr(trainer, "train_one_iteration", killed_in_semantic)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(config, progress=False)
+    monkeypatch.setattr(trainer, "train_one_iteration", original)
+    trainer.fit(config, resume=True, progress=False)
+    for name in ("fusion_net", "segmenter"):
+        a, b = (torch.load(tmp_path / run / "semantic/last.pt", weights_only=True)[name] for run in ("straight", "killed"))
+        assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6, rtol=0) for k in a), name
+    losses = lambda run: {r["iteration"]: r["loss"] for r in map(json.loads, (tmp_path / run / "semantic/log.jsonl").open()) if "loss" in r}
+    assert all(abs(losses("straight")[i] - losses("killed")[i]) < 1e-6 for i in range(1, 9))
+
+
+def _gradients(phase, batch):
+    phase.zero_grad()
+    phase(batch)["loss"].backward()
+    return {name: p.grad.clone() for name, p in phase.fusion_net.named_parameters()}
+
+
+def test_each_switch_changes_exactly_what_it_names(labelled_msrs):
+    config = load_config(None, TINY_MODEL)
+    batch = _fixed_batch(labelled_msrs)
+    torch.manual_seed(0)
+    fusion_net = build_fusion_net(FusionNetConfig(**{k: v for k, v in vars(config.model).items()}))
+    segmenter = Segmenter(9).eval()
+
+    def phase(**changes):
+        semantic = load_config(None, [f"semantic.{k}={v}" for k, v in changes.items()]).semantic
+        return SemanticPhase(fusion_net, segmenter if semantic.use_sem else None, semantic)
+
+    # --no-reg: the gradient is that of L_sem alone
+    no_reg = _gradients(phase(use_reg="false"), batch)
+    fusion_net.zero_grad()
+    fused_y, _, fused_rgb = phase().fuse(batch)
+    semantic_loss(segmenter(fused_rgb), batch["label"]).backward()
+    assert all(torch.allclose(no_reg[n], p.grad, atol=1e-7) for n, p in fusion_net.named_parameters())
+    # --no-sem: no segmenter, the loss is lambda * L_reg
+    only_reg = phase(use_sem="false")
+    assert only_reg.segmenter is None
+    out = only_reg(batch)
+    vis_y = phase().fuse(batch)[1]
+    expected = 1e-3 * correlation_regulariser(fusion_net(batch["ir"], vis_y), batch["ir"], vis_y)
+    assert float(out["loss"].detach()) == pytest.approx(float(expected), rel=1e-6) and "sem" not in out
+    # lambda scales L_reg only
+    full, heavy = phase()(batch), phase(reg_weight=1.0)(batch)
+    assert float(heavy["loss"] - full["loss"]) == pytest.approx(float((1.0 - 1e-3) * full["reg"]), rel=1e-4)
+    # excluded classes: the loss equals L_sem with those pixels ignored
+    without_person = phase(excluded_classes="[2]", use_reg="false")(batch)
+    ignored = batch["label"].masked_fill(batch["label"] == 2, 255)
+    with torch.no_grad():
+        manual = semantic_loss(segmenter(phase().fuse(batch)[2]), ignored)
+    assert float(without_person["loss"]) == pytest.approx(float(manual), rel=1e-6)
+    with pytest.raises(ValueError, match="both"):
+        phase(use_sem="false", use_reg="false")
+
+
+def test_without_warm_start_the_semantic_phase_starts_from_scratch(tmp_path, labelled_msrs):
+    config = _config(tmp_path, labelled_msrs, "no_ws", iters=2, extra=["warm_start.rule=none"])
+    trainer.fit(config, progress=False)
+    assert not (tmp_path / "no_ws/warm-start").exists()
+    assert (tmp_path / "no_ws/semantic/fusion_net.safetensors").exists()
+
+
+def _torchrun(tmp_path, labelled_msrs, name, processes):
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+            "-m", "semfuse", "train", "--phase", "semantic", "--data", str(labelled_msrs), "--split", "train",
+            "--run-dir", str(tmp_path / name), "--device", "cpu", "--no-sem", "--no-progress",
+            "semantic.init_fusion=scratch", "semantic.iters=4", "semantic.batch_size=4", "semantic.optim.lr=0.001",
+            "semantic.optim.warmup_iters=0", "data.crop=[48,48]", "checkpoint_every=100", *TINY_MODEL]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{processes} process(es)" in result.stderr
+    return load_fusion_net(tmp_path / name / "fusion_net.safetensors").state_dict()
+
+
+def test_ddp_two_processes_match_one_process_on_the_same_global_batch(tmp_path, labelled_msrs):
+    one, two = _torchrun(tmp_path, labelled_msrs, "one", 1), _torchrun(tmp_path, labelled_msrs, "two", 2)
+    torch.manual_seed(0)
+    initial = build_fusion_net(FusionNetConfig(widths=[8, 16, 16, 24], heads=[2, 4, 4, 8], stem_channels=8)).state_dict()
+    assert max(float((one[k] - initial[k]).abs().max()) for k in one) > 1e-3  # training moved the weights
+    assert all(torch.allclose(one[k], two[k], atol=1e-5, rtol=1e-4) for k in one)
