@@ -1,0 +1,138 @@
+"""Seconds per 640x480 pair for each classical fusion method on this machine's CPU.
+
+Method: one real MSRS pair (``msrs_unlabeled/test/00004N``, 640x480; infrared as is, visible reduced to BT.601
+luminance), batch 1, float32 tensors on the CPU. Each method is built once through the registry with its default
+options, called ``--warmup`` times untimed, then ``--repeats`` times, each call timed alone with
+``time.perf_counter``. Reported per method: median, min, max, inter-quartile range and every time. The JSON also
+records the machine (CPU model, logical cores, load average before and after), the versions (Python, torch, numpy,
+scipy, PyWavelets), the torch thread count and the git commit (``git rev-parse HEAD``; the working tree may hold
+uncommitted changes).
+
+Usage, from the repository root (the shared data folder beside it)::
+
+    python benchmarks/methods_speed.py --threads 1 --repeats 5
+
+The default is one torch thread: on a machine shared with other jobs, more threads than free cores makes small
+tensor operations wait on each other, and the times stop measuring the method.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pywt
+import scipy
+import torch
+
+from semfuse.data.colour import luminance
+from semfuse.data.io import read_image
+from semfuse.methods import get_method
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO / ".." / "shared" / "data"
+PAIR = Path("msrs_unlabeled") / "test"
+PAIR_NAME = "00004N.png"
+METHODS = ("average", "max", "laplacian", "dwt", "gff", "mst-sr")
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo, or what platform knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    """``git rev-parse HEAD`` of the repository (read-only), or "unknown" outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def load_pair(data_root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The benchmark pair as two (1, 1, 480, 640) float32 luminance tensors."""
+    ir_path, vis_path = data_root / PAIR / "ir" / PAIR_NAME, data_root / PAIR / "vi" / PAIR_NAME
+    if not ir_path.is_file() or not vis_path.is_file():
+        raise SystemExit(f"no benchmark pair under {data_root / PAIR}; pass --data-root (the shared data folder)")
+    ir = torch.from_numpy(read_image(ir_path))[None, None]
+    vis = luminance(torch.from_numpy(read_image(vis_path)).permute(2, 0, 1)).unsqueeze(0)
+    return ir.contiguous(), vis.contiguous()
+
+
+def time_method(name: str, ir: torch.Tensor, vis: torch.Tensor, warmup: int, repeats: int) -> dict:
+    """Per-call wall times of method ``name`` on the pair, with their summary."""
+    fuse = get_method(name)
+    for _ in range(warmup):
+        fuse(ir, vis)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fuse(ir, vis)
+        times.append(time.perf_counter() - start)
+    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "iqr_s": quartiles[2] - quartiles[0],
+        "times_s": times,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point (see the module docstring)."""
+    parser = argparse.ArgumentParser(description="Time the classical fusion methods on one 640x480 pair.")
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="folder holding msrs_unlabeled/")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), help="registered method names")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed calls per method")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per method")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "methods_speed.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    ir, vis = load_pair(args.data_root.resolve())
+    load_before = os.getloadavg()
+    results = {}
+    for name in args.methods:
+        results[name] = time_method(name, ir, vis, args.warmup, args.repeats)
+        print(f"{name:10s} median {results[name]['median_s']:.4f} s  (min {results[name]['min_s']:.4f}, "
+              f"max {results[name]['max_s']:.4f}, IQR {results[name]['iqr_s']:.4f})", file=sys.stderr)
+    report = {
+        "benchmark": "seconds per 640x480 pair, classical fusion methods, default options",
+        "input": {"pair": str(PAIR / PAIR_NAME), "shape": list(ir.shape), "dtype": "float32", "device": "cpu"},
+        "settings": {"warmup": args.warmup, "repeats": args.repeats, "torch_threads": torch.get_num_threads()},
+        "machine": {
+            "cpu": cpu_model(),
+            "logical_cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "pywt": pywt.__version__,
+        },
+        "git_commit": git_commit(),
+        "results": results,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

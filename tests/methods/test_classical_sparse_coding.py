@@ -1,0 +1,151 @@
+"""OMP, K-SVD, the shipped MST-SR dictionary and its learning script, and the max-L1 low-pass rule."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semfuse.methods.classical import learn_dictionary
+from semfuse.methods.classical.dictionary import default_dictionary_path, load_dictionary
+from semfuse.methods.classical.ksvd import ksvd
+from semfuse.methods.classical.omp import orthogonal_matching_pursuit
+from semfuse.methods.classical.sparse import sparse_fuse_lowpass
+
+
+def _unit_columns(rows: int, columns: int, seed: int) -> torch.Tensor:
+    atoms = torch.from_numpy(np.random.default_rng(seed).normal(size=(rows, columns)))
+    return atoms / atoms.norm(dim=0)
+
+
+def _sparse_signals(dictionary: torch.Tensor, count: int, sparsity: int, seed: int):
+    """``count`` signals of ``sparsity`` random atoms with coefficients of magnitude 0.5..1.5, and their codes."""
+    rng = np.random.default_rng(seed)
+    supports = np.stack([rng.choice(dictionary.shape[1], sparsity, replace=False) for _ in range(count)])
+    magnitudes = rng.uniform(0.5, 1.5, size=(count, sparsity))
+    values = torch.from_numpy(rng.choice([-1.0, 1.0], size=(count, sparsity)) * magnitudes)
+    supports = torch.from_numpy(supports)
+    codes = torch.zeros(count, dictionary.shape[1], dtype=torch.float64).scatter_(1, supports, values)
+    return codes @ dictionary.T, codes
+
+
+def test_omp_on_an_orthonormal_basis_takes_the_largest_projections():
+    basis = torch.linalg.qr(torch.from_numpy(np.random.default_rng(0).normal(size=(6, 6))))[0]
+    signal = basis @ torch.tensor([0.0, 3.0, 0.0, -5.0, 1.0, 0.0], dtype=torch.float64)
+    codes = orthogonal_matching_pursuit(signal[None], basis, max_atoms=2)
+    assert codes.indices.tolist() == [[3, 1]]
+    torch.testing.assert_close(codes.coefficients, torch.tensor([[-5.0, 3.0]], dtype=torch.float64))
+    torch.testing.assert_close(codes.residual.norm(), torch.tensor(1.0, dtype=torch.float64))
+
+
+def test_omp_recovers_planted_sparse_codes_and_fits_least_squares():
+    dictionary = _unit_columns(64, 128, seed=1)
+    signals, codes = _sparse_signals(dictionary, 200, 3, seed=2)
+    found = orthogonal_matching_pursuit(signals, dictionary, max_atoms=3)
+    recovered = (found.dense(128) - codes).abs().max(dim=1).values < 1e-9
+    assert recovered.float().mean() >= 0.95
+    for row in range(5):
+        support = found.indices[row]
+        least_squares = torch.linalg.lstsq(dictionary[:, support], signals[row]).solution
+        torch.testing.assert_close(found.coefficients[row], least_squares, rtol=0, atol=1e-10)
+    torch.testing.assert_close(found.residual, signals - found.dense(128) @ dictionary.T, rtol=0, atol=1e-12)
+
+
+def test_omp_stops_at_the_first_atom_count_within_tolerance():
+    dictionary = _unit_columns(16, 40, seed=3)
+    signals = torch.from_numpy(np.random.default_rng(4).normal(size=(30, 16)))
+    signals[0] = 0.0
+    tolerance = 0.5
+    found = orthogonal_matching_pursuit(signals, dictionary, max_atoms=16, tolerance=tolerance)
+    assert (found.residual.norm(dim=1) <= tolerance).all()
+    assert (found.indices[0] == -1).all()  # a zero signal needs no atom
+    for row in range(1, 30):
+        support = found.indices[row][found.indices[row] >= 0]
+        shorter = support[:-1]
+        fit = dictionary[:, shorter] @ torch.linalg.lstsq(dictionary[:, shorter], signals[row]).solution
+        assert (signals[row] - fit).norm() > tolerance  # one atom fewer would not have been enough
+
+
+def test_omp_does_not_depend_on_chunking_and_checks_shapes():
+    dictionary = _unit_columns(16, 32, seed=5)
+    signals = torch.from_numpy(np.random.default_rng(6).normal(size=(50, 16)))
+    whole = orthogonal_matching_pursuit(signals, dictionary, 5)
+    chunked = orthogonal_matching_pursuit(signals, dictionary, 5, chunk_size=7)
+    assert torch.equal(whole.indices, chunked.indices)
+    torch.testing.assert_close(whole.coefficients, chunked.coefficients, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"\(50, 16\)"):
+        orthogonal_matching_pursuit(signals, dictionary[:8], 5)
+
+
+def test_ksvd_recovers_a_planted_dictionary():
+    planted = _unit_columns(16, 24, seed=7)
+    signals, _ = _sparse_signals(planted, 1200, 3, seed=8)
+    signals = signals + 0.01 * torch.from_numpy(np.random.default_rng(9).normal(size=signals.shape))
+    initial = signals[torch.from_numpy(np.random.default_rng(10).choice(1200, 24, replace=False))].T
+    result = ksvd(signals, initial, sparsity=3, iterations=25)
+    cosines = (result.dictionary.T @ planted).abs().max(dim=0).values  # best match of each planted atom
+    assert (cosines > 0.95).float().mean() >= 0.8
+    assert result.rmse[-1] < result.rmse[0]
+    torch.testing.assert_close(result.dictionary.norm(dim=0), torch.ones(24, dtype=torch.float64))
+
+
+def test_shipped_dictionary_is_small_unit_norm_zero_mean_and_carded():
+    path = default_dictionary_path()
+    raw = np.load(path)
+    assert raw.shape == (64, 256) and raw.dtype == np.float32
+    assert path.stat().st_size < 300_000
+    np.testing.assert_allclose(np.linalg.norm(raw, axis=0), 1.0, atol=1e-5)
+    assert np.abs(raw.mean(axis=0)).max() < 1e-5  # learned from mean-removed patches
+    atoms = load_dictionary()
+    coherence = (atoms.T @ atoms - torch.eye(256, dtype=torch.float64)).abs().max()
+    assert coherence <= 0.99
+    card = path.with_suffix(".md").read_text()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in card
+    assert "python -m semfuse.methods.classical.learn_dictionary" in card and "TNO" in card
+
+
+def _write_pairs(folder, names, seed):
+    rng = np.random.default_rng(seed)
+    for sub in ("ir", "vi"):
+        (folder / sub).mkdir(parents=True)
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, size=(30, 41), dtype=np.uint8)).save(folder / "ir" / name)
+        Image.fromarray(rng.integers(0, 256, size=(30, 41, 3), dtype=np.uint8)).save(folder / "vi" / name)
+
+
+def test_learn_dictionary_end_to_end_is_reproducible(tmp_path):
+    root = tmp_path / "data"
+    _write_pairs(root / "roadscene", ["FLIR_1.png", "FLIR_2.png", "FLIR_3.png"], seed=0)
+    _write_pairs(root / "msrs_unlabeled" / "test", ["00001N.png"], seed=1)
+    (root / "roadscene" / "cddfuse50_subset.txt").write_text("FLIR_2.png\n")
+    outputs = []
+    for run in ("a", "b"):
+        output = tmp_path / run / "dictionary.npy"
+        learn_dictionary.main([
+            "--data-root", str(root), "--output", str(output), "--patches", "400", "--atoms", "64",
+            "--sparsity", "4", "--iterations", "2", "--threads", str(torch.get_num_threads()),
+        ])
+        outputs.append(output)
+    first, second = (np.load(output) for output in outputs)
+    assert first.shape == (64, 64) and np.array_equal(first, second)
+    card = outputs[0].with_suffix(".md").read_text()
+    assert "2 pairs, i.e." in card and "MSRS (`msrs_unlabeled/test/ir`, `.../vi`): 1 pairs" in card
+    assert "--patches 400" in card
+
+
+def test_lowpass_rule_keeps_the_more_active_window():
+    y, x = np.mgrid[0:20, 0:24]
+    texture = torch.from_numpy(0.5 + 0.1 * np.sin(x / 2.0) * np.cos(y / 3.0))[None, None]
+    stronger = 0.5 + 2.0 * (texture - 0.5)
+    flat = torch.full_like(texture, 0.25)
+    atoms = load_dictionary()
+    tolerance = 0.1 / 255
+    # every window of the stronger texture has the larger L1 norm, so the result rebuilds it (within tolerance)
+    assert (sparse_fuse_lowpass(texture, stronger, atoms, 1, tolerance) - stronger).abs().max() <= tolerance
+    assert (sparse_fuse_lowpass(flat, texture, atoms, 2, tolerance) - texture).abs().max() <= tolerance
+    # two flat bands code to nothing: equal L1 norms, so the windows (their means) are averaged
+    torch.testing.assert_close(sparse_fuse_lowpass(flat, flat + 0.5, atoms), flat + 0.25)
+    # bands smaller than a window are averaged
+    small = torch.rand(1, 1, 7, 30, dtype=torch.float64)
+    torch.testing.assert_close(sparse_fuse_lowpass(small, 1 - small, atoms), torch.full_like(small, 0.5))
