@@ -1,0 +1,202 @@
+"""Structural similarity: Wang's SSIM summed over the sources, and the multi-exposure-fusion MS-SSIM of Ma et al.
+
+* ``SSIM`` = SSIM(A, F) + SSIM(B, F) with Wang et al.'s 2004 ``ssim_index`` (11x11 Gaussian window, sigma 1.5,
+  valid windows only, K1 = 0.01, K2 = 0.03, L = 255), as VIFB's ``metricsSsim.m`` and most fusion papers compute it.
+* ``MS-SSIM`` = the 3-scale MEF-SSIM (Ma, Zeng & Wang 2015, ``analysis_ms_ssim.m`` + ``mef_ssim.m``), which scores
+  F against the *pair* of sources; it is not Wang's MS-SSIM of F against each source.
+"""
+
+import math
+
+import torch
+from torch import Tensor
+
+from semfuse.metrics._checks import as_float64, check_grey_images
+from semfuse.metrics.filters import box_sum_valid, gaussian_kernel_1d, separable_filter_valid
+
+WINDOW = 11
+SIGMA = 1.5
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001)
+_EPS = torch.finfo(torch.float64).eps
+
+
+def _ssim_per_reference(references: Tensor, image: Tensor, data_range: float = 255.0) -> Tensor:
+    """Mean Wang SSIM of each reference channel (B, K, H, W) against one image (B, 1, H, W): (B, K)."""
+    k = references.shape[1]
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    kernel = gaussian_kernel_1d(WINDOW, SIGMA, device=image.device)
+    stack = torch.cat([references, image, references.square(), image.square(), references * image], dim=1)
+    moments = separable_filter_valid(stack, kernel)  # (B, 3K + 2, h, w)
+    mu1, mu2 = moments[:, :k], moments[:, k : k + 1]
+    sigma1_sq = moments[:, k + 1 : 2 * k + 1] - mu1.square()
+    sigma2_sq = moments[:, 2 * k + 1 : 2 * k + 2] - mu2.square()
+    sigma12 = moments[:, 2 * k + 2 :] - mu1 * mu2
+    numerator = (2 * mu1 * mu2 + c1) * (2 * sigma12 + c2)
+    denominator = (mu1.square() + mu2.square() + c1) * (sigma1_sq + sigma2_sq + c2)
+    return (numerator / denominator).mean(dim=(2, 3))
+
+
+def ssim_wang(x: Tensor, y: Tensor) -> Tensor:
+    r"""Wang et al.'s SSIM index (``ssim_index.m``, 2004) of two images on the 0-255 scale.
+
+    With Gaussian-weighted local statistics (11x11 window, sigma 1.5, valid positions only), C1 = (0.01 * 255)^2 and
+    C2 = (0.03 * 255)^2:
+
+        ssim_map = (2 mu_x mu_y + C1)(2 sigma_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(sigma_x^2 + sigma_y^2 + C2))
+
+    and SSIM = mean(ssim_map). Symmetric; SSIM(x, x) = 1.
+
+    Args:
+        x: tensor of shape (B, 1, H, W), H, W >= 11, values on the 0-255 scale.
+        y: tensor of the same shape.
+
+    Returns:
+        Tensor of shape (B,), float64, in [-1, 1].
+
+    Example:
+        >>> x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 255
+        >>> ssim_wang(x, x)
+        tensor([1.], dtype=torch.float64)
+    """
+    check_grey_images("ssim_wang", min_size=WINDOW, x=x, y=y)
+    return _ssim_per_reference(as_float64(x), as_float64(y))[:, 0]
+
+
+def structural_similarity(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
+    r"""Fusion SSIM as fusion papers report it: the SUM of Wang's SSIM over the two sources.
+
+    SSIM = ssim(A, F) + ssim(B, F), with :func:`ssim_wang`, A = infrared, B = visible. Range [-2, 2], higher is
+    better.
+
+    Args:
+        fused: tensor of shape (B, 1, H, W), H, W >= 11, values on the 0-255 scale.
+        ir: infrared image, same shape.
+        vis: visible image, same shape.
+
+    Returns:
+        Tensor of shape (B,), float64.
+
+    Example:
+        >>> x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 255
+        >>> structural_similarity(x, x, x)
+        tensor([2.], dtype=torch.float64)
+    """
+    check_grey_images("structural_similarity", min_size=WINDOW, fused=fused, ir=ir, vis=vis)
+    references = torch.cat([as_float64(ir), as_float64(vis)], dim=1)  # (B, 2, H, W)
+    return _ssim_per_reference(references, as_float64(fused)).sum(dim=1)
+
+
+def _mef_ssim_scale(sources: Tensor, fused: Tensor, constant: float) -> Tensor:
+    """MEF-SSIM of fused (B, 1, H, W) against the two sources (B, 2, H, W) at one scale: (B,)."""
+    area = WINDOW * WINDOW
+    x1, x2 = sources[:, :1], sources[:, 1:]
+    # Box statistics over each 11x11 patch. V_kl = area * sum(x_k x_l) - sum(x_k) sum(x_l) = area^2 * cov; it is
+    # exact for integer (and, after the 2x2 mean pooling, dyadic) data, so flat patches give exactly 0.
+    sums = box_sum_valid(torch.cat([sources, sources.square(), x1 * x2], dim=1), WINDOW)  # (B, 5, h, w)
+    s1, s2 = sums[:, :1], sums[:, 1:2]
+    v11 = area * sums[:, 2:3] - s1.square()
+    v22 = area * sums[:, 3:4] - s2.square()
+    v12 = area * sums[:, 4:5] - s1 * s2
+    norm1 = v11.clamp_min(0).sqrt() / WINDOW  # ||x_1 - mean(x_1)|| over the patch
+    norm2 = v22.clamp_min(0).sqrt() / WINDOW
+    norm_sum = (v11 + 2 * v12 + v22).clamp_min(0).sqrt() / WINDOW  # ||s - mean(s)||, s = x_1 + x_2
+    ed1, ed2 = norm1 + 0.001, norm2 + 0.001
+
+    consistency = (norm_sum + _EPS) / (norm1 + norm2 + _EPS)
+    consistency = torch.where(consistency > 1, torch.full_like(consistency, 1 - _EPS), consistency)
+    consistency = torch.where(consistency < 0, torch.full_like(consistency, _EPS), consistency)
+    power = torch.tan(math.pi / 2 * consistency).clamp(max=10)
+    w1 = (ed1 / WINDOW).pow(power) + _EPS
+    w2 = (ed2 / WINDOW).pow(power) + _EPS
+    c1, c2 = w1 / (w1 + w2) / ed1, w2 / (w1 + w2) / ed2  # r = c1 (x_1 - mu_1) + c2 (x_2 - mu_2)
+    r_norm = ((c1.square() * v11 + 2 * c1 * c2 * v12 + c2.square() * v22).clamp_min(0) / area).sqrt()
+    scale = torch.where(r_norm > 0, torch.maximum(ed1, ed2) / r_norm.clamp_min(1e-300), torch.ones_like(r_norm))
+    c1, c2 = c1 * scale, c2 * scale  # r rescaled to norm max(ed_1, ed_2)
+
+    kernel = gaussian_kernel_1d(WINDOW, SIGMA, device=fused.device)
+    stack = torch.cat([sources, fused, sources.square(), x1 * x2, fused.square(), sources * fused], dim=1)
+    g = separable_filter_valid(stack, kernel)  # (B, 9, h, w): x1 x2 f x1^2 x2^2 x1x2 f^2 x1f x2f
+    cov11 = g[:, 3:4] - g[:, 0:1].square()
+    cov22 = g[:, 4:5] - g[:, 1:2].square()
+    cov12 = g[:, 5:6] - g[:, 0:1] * g[:, 1:2]
+    var_f = g[:, 6:7] - g[:, 2:3].square()
+    cov1f = g[:, 7:8] - g[:, 0:1] * g[:, 2:3]
+    cov2f = g[:, 8:9] - g[:, 1:2] * g[:, 2:3]
+    var_r = c1.square() * cov11 + 2 * c1 * c2 * cov12 + c2.square() * cov22
+    cov_rf = c1 * cov1f + c2 * cov2f
+    quality = (2 * cov_rf + constant) / (var_r + var_f + constant)
+    return quality.mean(dim=(1, 2, 3))
+
+
+def _mean_pool_2x2(images: Tensor) -> Tensor:
+    """imfilter(x, ones(2)/4, 'symmetric', 'same') then x(1:2:end, 1:2:end): (..., ceil(H/2), ceil(W/2))."""
+    padded = torch.nn.functional.pad(images, (0, 1, 0, 1), mode="replicate")
+    pooled = (padded[..., :-1, :-1] + padded[..., 1:, :-1] + padded[..., :-1, 1:] + padded[..., 1:, 1:]) / 4
+    return pooled[..., ::2, ::2]
+
+
+def mef_ssim_scales(fused: Tensor, ir: Tensor, vis: Tensor, levels: int = 3) -> Tensor:
+    """MEF-SSIM of F against {A, B} at each of ``levels`` scales (scale 1 = full size); see :func:`ms_ssim`.
+
+    Args:
+        fused: tensor of shape (B, 1, H, W), H, W >= 10 * 2^(levels-1) + 1, values on the 0-255 scale.
+        ir: infrared image, same shape.
+        vis: visible image, same shape.
+        levels: number of scales.
+
+    Returns:
+        Tensor of shape (B, levels), float64.
+
+    Example:
+        >>> x = torch.rand(1, 1, 48, 48, generator=torch.Generator().manual_seed(0)) * 255
+        >>> mef_ssim_scales(x, x, x).shape
+        torch.Size([1, 3])
+    """
+    smallest = (WINDOW - 1) * 2 ** (levels - 1) + 1  # the coarsest scale, ceil(H / 2^(levels-1)), holds a window
+    check_grey_images("mef_ssim_scales", min_size=smallest, fused=fused, ir=ir, vis=vis)
+    sources = torch.cat([as_float64(ir), as_float64(vis)], dim=1)  # (B, 2, H, W)
+    image = as_float64(fused)
+    # Every step is invariant to a constant offset per image; removing the rounded mean keeps integer data integer
+    # and the moment arithmetic small.
+    sources = sources - sources.mean(dim=(2, 3), keepdim=True).round()
+    image = image - image.mean(dim=(2, 3), keepdim=True).round()
+    constant = (0.03 * 255) ** 2
+    scores = []
+    for level in range(levels):
+        if level:
+            sources, image = _mean_pool_2x2(sources), _mean_pool_2x2(image)
+        scores.append(_mef_ssim_scale(sources, image, constant))
+    return torch.stack(scores, dim=1)
+
+
+def ms_ssim(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
+    r"""MS-SSIM of a fusion as the reference code computes it: Ma et al.'s multi-scale MEF-SSIM against {A, B}.
+
+    At each position of an 11x11 window (valid positions only), the source patches x_1, x_2 (A = infrared,
+    B = visible) give a desired structure: with mu_k the patch means, ed_k = ||x_k - mu_k|| + 0.001,
+    R = (||s - mean(s)|| + eps) / (\sum_k ||x_k - mu_k|| + eps) for s = x_1 + x_2, p = min(tan(pi R / 2), 10),
+    weights w_k = (ed_k / 11)^p + eps (normalised to sum 1) and r = \sum_k w_k (x_k - mu_k) / ed_k rescaled to norm
+    max_k ed_k. Then q = (2 sigma_rf + C) / (sigma_r^2 + sigma_f^2 + C) with Gaussian-weighted (sigma 1.5)
+    statistics and C = (0.03 * 255)^2; Q_l is the mean of q at scale l. Between scales each image is mean-pooled
+    2x2 (replicated bottom/right border) and subsampled by 2.
+
+        MS-SSIM = \prod_{l=1}^{3} Q_l^{beta_l},  beta = [0.0448, 0.2856, 0.3001] / 0.6305
+
+    Higher is better, at most 1. A negative Q_l has no real power: the result is NaN, as MATLAB's is complex.
+
+    Args:
+        fused: tensor of shape (B, 1, H, W), H, W >= 41, values on the 0-255 scale.
+        ir: infrared image, same shape.
+        vis: visible image, same shape.
+
+    Returns:
+        Tensor of shape (B,), float64.
+
+    Example:
+        >>> x = torch.rand(1, 1, 48, 48, generator=torch.Generator().manual_seed(0)) * 255
+        >>> ms_ssim(x, x, x)  # F equal to both sources keeps their common structure
+        tensor([1.0000], dtype=torch.float64)
+    """
+    scores = mef_ssim_scales(fused, ir, vis, levels=len(MS_SSIM_WEIGHTS))
+    weights = torch.tensor(MS_SSIM_WEIGHTS, dtype=torch.float64, device=scores.device)
+    return scores.pow(weights / weights.sum()).prod(dim=1)
