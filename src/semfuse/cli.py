@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
         return int(args.run(args) or 0)
-    except (SemfuseError, FileExistsError) as error:
+    except SemfuseError as error:
         print(f"semfuse {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -87,6 +87,16 @@ class SemanticConfig:
 
 
 @dataclass
+class DenseFuseTrainConfig:
+    """The DenseFuse baseline's auto-encoder, trained to reconstruct grey images (Li & Wu 2019)."""
+
+    iters: int = 4000  # iterations
+    batch_size: int = 4  # crops per iteration (each gives an infrared and a visible image)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, warmup_iters=100))  # paper: Adam 1e-4
+    ssim_weight: float = 100.0  # lambda of L_ssim (the paper trains with 1, 10, 100 and 1000)
+
+
+@dataclass
 class TrainConfig:
     """Everything a training run needs; saved resolved as ``config.yaml`` in the run directory."""
 
@@ -94,7 +104,8 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
-    phase: str = "warm-start"  # warm-start | semantic | all (warm start, then semantic, in one run)
+    densefuse: DenseFuseTrainConfig = field(default_factory=DenseFuseTrainConfig)
+    phase: str = "warm-start"  # warm-start | semantic | all (both, in one run) | densefuse (the baseline)
     run_dir: str = "runs/warm-start"  # checkpoints, logs and exported weights go here
     device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
     seed: int = 0  # seeds the weights, the sampling order and the crops

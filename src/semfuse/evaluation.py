@@ -17,9 +17,15 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from semfuse.data.io import ImageReadError, list_images, read_image, to_uint8
 from semfuse.errors import SemfuseError
+from semfuse.files import atomic_write_text, refuse_existing
 from semfuse.metrics import FUSION_METRICS, evaluate_triplet, resolve_metric_names
-from semfuse.report import metrics_csv, plot_cdf, refuse_existing, summarise, summary_csv, summary_markdown
-from semfuse.report.files import atomic_write_text
+from semfuse.report import (
+    metrics_csv,
+    plot_cdf,
+    summarise,
+    summary_csv,
+    summary_markdown,
+)
 
 logger = logging.getLogger("semfuse.evaluate")
 

@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from semfuse.data.colour import luminance, restore_colour
-from semfuse.data.io import ImageReadError, write_image
+from semfuse.data.io import write_image
 from semfuse.data.pairs import Pair, load_pair
 from semfuse.errors import SemfuseError
 from semfuse.methods.registry import FuseFn
@@ -72,7 +72,7 @@ def fuse_pairs(
             loaded = load_pair(pair)
             fused = fuse_arrays(fuse, loaded["ir"], loaded["vis"])
             summary.written.append(write_image(output_path(out_dir, pair.name), fused, overwrite=overwrite))
-        except (ImageReadError, FileExistsError, OSError, RuntimeError, ValueError) as error:
+        except (SemfuseError, OSError, RuntimeError, ValueError) as error:
             message = f"{pair.name}: {error}"
             logger.error("failed, skipped: %s", message)
             summary.failed.append(message)

@@ -5,9 +5,14 @@ import pytest
 import torch
 from PIL import Image
 
-from semfuse.data.datasets import IterationBatchSampler, PairedDataset, RandomCropDataset
+from semfuse.data.datasets import (
+    IterationBatchSampler,
+    PairedDataset,
+    RandomCropDataset,
+)
 from semfuse.data.io import ImageReadError, list_images, read_image, write_image
 from semfuse.data.pairs import discover_pairs, load_pair, pair_folders
+from semfuse.errors import SemfuseError
 
 BOX = (100, 80, 164, 128)  # a 64x48 crop
 
@@ -129,7 +134,7 @@ def test_bad_files_raise_one_line_errors(tmp_path, roadscene_pair, msrs_pair, cr
 def test_write_image_is_atomic_and_refuses_to_overwrite(tmp_path):
     target = write_image(tmp_path / "out.png", np.full((4, 5), 0.5))
     assert np.asarray(Image.open(target)).tolist() == [[128] * 5] * 4
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(SemfuseError, match="--overwrite"):
         write_image(target, np.zeros((4, 5)))
     write_image(target, np.zeros((4, 5)), overwrite=True)
     assert np.asarray(Image.open(target)).max() == 0

@@ -5,7 +5,11 @@ import math
 import pytest
 import torch
 
-from semfuse.losses.correlation import REGULARISER_FLOOR, correlation_regulariser, pearson_correlation
+from semfuse.losses.correlation import (
+    REGULARISER_FLOOR,
+    correlation_regulariser,
+    pearson_correlation,
+)
 from semfuse.losses.semantic import IGNORE_INDEX, semantic_loss
 
 

@@ -5,8 +5,17 @@ import pytest
 import torch
 from scipy import ndimage
 
-from semfuse.methods.classical.patches import assemble_patches, extract_patches, window_starts
-from semfuse.methods.classical.pyramid import collapse_pyramid, laplacian_pyramid, reduce_level, usable_levels
+from semfuse.methods.classical.patches import (
+    assemble_patches,
+    extract_patches,
+    window_starts,
+)
+from semfuse.methods.classical.pyramid import (
+    collapse_pyramid,
+    laplacian_pyramid,
+    reduce_level,
+    usable_levels,
+)
 
 BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 SIZES = [(1, 1), (2, 3), (7, 9), (8, 8), (33, 17), (61, 64)]

@@ -8,7 +8,10 @@ import torch
 from PIL import Image
 
 from semfuse.methods.classical import learn_dictionary
-from semfuse.methods.classical.dictionary import default_dictionary_path, load_dictionary
+from semfuse.methods.classical.dictionary import (
+    default_dictionary_path,
+    load_dictionary,
+)
 from semfuse.methods.classical.ksvd import ksvd
 from semfuse.methods.classical.omp import orthogonal_matching_pursuit
 from semfuse.methods.classical.sparse import sparse_fuse_lowpass

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from semfuse.metrics.filters import box_sum_valid, gaussian_kernel_1d, gaussian_window, separable_filter_valid
+from semfuse.metrics.filters import (
+    box_sum_valid,
+    gaussian_kernel_1d,
+    gaussian_window,
+    separable_filter_valid,
+)
 from semfuse.metrics.fmi import dct2
 
 

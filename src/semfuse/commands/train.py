@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. warm_start.iters=100")
     parser.add_argument("--config", type=Path, help="YAML config file (see configs/default.yaml)")
-    parser.add_argument("--phase", choices=["warm-start", "semantic", "all"], help="phase(s) to train (default: config)")
+    parser.add_argument("--phase", choices=["warm-start", "semantic", "all", "densefuse"],
+                        help="phase(s) to train, or the DenseFuse baseline (default: from the config)")
     parser.add_argument("--rule", "--warm-start", dest="rule", choices=["avg", "max", "none"],
                         help="warm-start target: avg (paper, 'Ave'), max ('Max') or none ('w/o WS')")
     parser.add_argument("--attention", choices=["efficient", "official", "none", "channel", "spatial"],

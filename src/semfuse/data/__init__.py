@@ -1,8 +1,20 @@
 """Image reading and writing, colour conversion, pair discovery and paired datasets."""
 
 from semfuse.data.colour import rgb_to_ycbcr, ycbcr_to_rgb
-from semfuse.data.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
-from semfuse.data.pairs import Pair, PairListing, discover_pairs, load_pair, pair_folders
+from semfuse.data.io import (
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    list_images,
+    read_image,
+    write_image,
+)
+from semfuse.data.pairs import (
+    Pair,
+    PairListing,
+    discover_pairs,
+    load_pair,
+    pair_folders,
+)
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -3,8 +3,18 @@
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from semfuse.data.pairs import Pair, PairListing, discover_pairs, load_pair, pair_folders
-from semfuse.data.transforms import as_tensors, random_photometric, random_scale_crop_flip
+from semfuse.data.pairs import (
+    Pair,
+    PairListing,
+    discover_pairs,
+    load_pair,
+    pair_folders,
+)
+from semfuse.data.transforms import (
+    as_tensors,
+    random_photometric,
+    random_scale_crop_flip,
+)
 from semfuse.errors import SemfuseError
 
 

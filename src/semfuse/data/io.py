@@ -10,14 +10,13 @@ Writes are atomic (a temporary file in the same folder, then a rename) and refus
 unless ``overwrite=True``.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from semfuse.errors import SemfuseError
+from semfuse.files import atomic_write
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -107,19 +106,8 @@ def write_image(path: str | Path, array: np.ndarray, overwrite: bool = False) ->
     """Write a float [0, 1] (H, W) or (H, W, 3) array as an 8-bit image, atomically.
 
     Raises:
-        FileExistsError: if ``path`` exists and ``overwrite`` is False.
+        SemfuseError: if ``path`` exists and ``overwrite`` is False.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(to_uint8(array))
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        image.save(temporary, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    image_format = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+    return atomic_write(Path(path), lambda temporary: image.save(temporary, format=image_format), overwrite)

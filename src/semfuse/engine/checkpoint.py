@@ -1,27 +1,16 @@
 """Training checkpoints: one dict of tensors and plain values, written atomically, read with ``weights_only``."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from semfuse.errors import SemfuseError
+from semfuse.files import atomic_write
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write ``state`` (tensors, numbers, strings, lists, dicts only) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(state, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(Path(path), lambda temporary: torch.save(state, temporary), overwrite=True)
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from semfuse.config import SemanticConfig
 from semfuse.data.colour import luminance, restore_colour
 from semfuse.losses.correlation import correlation_regulariser
+from semfuse.losses.reconstruction import reconstruction_loss
 from semfuse.losses.semantic import semantic_loss
 from semfuse.losses.warm_start import warm_start_loss
 
@@ -29,6 +30,9 @@ class WarmStartPhase(nn.Module):
 
     def parameter_groups(self, lr: float) -> list[dict]:
         return [{"params": list(self.fusion_net.parameters()), "lr_mult": 1.0}]
+
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        return {"fusion_net": self.fusion_net}
 
 
 class SemanticPhase(nn.Module):
@@ -70,6 +74,31 @@ class SemanticPhase(nn.Module):
                 {"params": self.segmenter.head_parameters(), "lr_mult": self.config.head_lr_mult},
             ]
         return groups
+
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        modules = {"fusion_net": self.fusion_net}
+        if self.segmenter is not None:
+            modules["segmenter"] = self.segmenter
+        return modules
+
+
+class ReconstructionPhase(nn.Module):
+    """DenseFuse training: the auto-encoder reconstructs the infrared and the visible luminance of each crop,
+    ``L = L_p + λ L_ssim`` over the 2B grey images: ``forward(batch) -> {"loss"}``."""
+
+    def __init__(self, autoencoder: nn.Module, ssim_weight: float):
+        super().__init__()
+        self.autoencoder, self.ssim_weight = autoencoder, ssim_weight
+
+    def forward(self, batch: dict) -> dict[str, Tensor]:
+        images = torch.cat([batch["ir"], luminance(batch["vis"])])  # (2B, 1, H, W)
+        return {"loss": reconstruction_loss(self.autoencoder(images), images, self.ssim_weight)}
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        return [{"params": list(self.autoencoder.parameters()), "lr_mult": 1.0}]
+
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        return {"autoencoder": self.autoencoder}
 
 
 def build_optimizer(phase: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:

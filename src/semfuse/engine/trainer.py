@@ -21,21 +21,41 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from semfuse.config import OptimConfig, TrainConfig, save_config
-from semfuse.data.datasets import IterationBatchSampler, PairedDataset, RandomCropDataset, collect_pairs
+from semfuse.data.datasets import (
+    IterationBatchSampler,
+    PairedDataset,
+    RandomCropDataset,
+    collect_pairs,
+)
 from semfuse.engine.checkpoint import load_checkpoint, save_checkpoint
-from semfuse.engine.distributed import DistributedContext, barrier, init_distributed, shutdown
-from semfuse.engine.phases import SemanticPhase, WarmStartPhase, build_optimizer
+from semfuse.engine.distributed import (
+    DistributedContext,
+    barrier,
+    init_distributed,
+    shutdown,
+)
+from semfuse.engine.phases import (
+    ReconstructionPhase,
+    SemanticPhase,
+    WarmStartPhase,
+    build_optimizer,
+)
 from semfuse.engine.schedule import poly_with_warmup
 from semfuse.engine.validation import evaluate_segmentation
 from semfuse.errors import SemfuseError
 from semfuse.losses.correlation import CORRELATION_MODES
 from semfuse.losses.warm_start import WARM_START_TARGETS
 from semfuse.models.fusion_net import build_fusion_net
-from semfuse.models.weights import load_fusion_net, resolve_weights, save_fusion_net, save_module
+from semfuse.models.weights import (
+    load_fusion_net,
+    resolve_weights,
+    save_fusion_net,
+    save_module,
+)
 
 logger = logging.getLogger("semfuse.train")
 
-PHASES = ("warm-start", "semantic", "all")
+PHASES = ("warm-start", "semantic", "all", "densefuse")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,7 +85,7 @@ def check_config(config: TrainConfig) -> None:
         raise SemfuseError(f"model: {error}") from None
     if len(config.data.crop) != 2 or min(config.data.crop) < 1:
         raise SemfuseError(f"data.crop must be [height, width] in pixels, not {config.data.crop}")
-    for name, stage in (("warm_start", config.warm_start), ("semantic", semantic)):
+    for name, stage in (("warm_start", config.warm_start), ("semantic", semantic), ("densefuse", config.densefuse)):
         if stage.iters < 1 or stage.batch_size < 1:
             raise SemfuseError(f"{name}.iters and {name}.batch_size must be at least 1")
     if config.phase == "all" and semantic.init_fusion is not None:
@@ -133,16 +153,15 @@ def train_phase(
     val_every: int = 0,
     amp: bool = False,
 ) -> dict:
-    """Train ``phase`` (a module with ``fusion_net``, optional ``segmenter`` and ``parameter_groups``) for
+    """Train ``phase`` (a module with ``parameter_groups`` and ``checkpoint_modules``) for
     ``stage.iters`` iterations; returns the final checkpoint dict. ``validate() -> scores`` runs every ``val_every``
     iterations and at the end (main process only); the best mIoU is kept in ``best.pt``."""
     optimizer = build_optimizer(phase, stage.optim.lr, stage.optim.weight_decay)
     start, best = 0, None
     if resume and (run_dir / "last.pt").exists():
         state = load_checkpoint(run_dir / "last.pt")
-        phase.fusion_net.load_state_dict(state["fusion_net"])
-        if getattr(phase, "segmenter", None) is not None:
-            phase.segmenter.load_state_dict(state["segmenter"])
+        for name, module in phase.checkpoint_modules().items():
+            module.load_state_dict(state[name])
         optimizer.load_state_dict(state["optimizer"])
         start, best = int(state["iteration"]), state.get("best_miou")
         logger.info("resumed %s at iteration %d", run_dir, start)
@@ -167,11 +186,9 @@ def train_phase(
 
     def state(iteration: int) -> dict:
         inner = _unwrap(model)
-        checkpoint = {"fusion_net": inner.fusion_net.state_dict(), "optimizer": optimizer.state_dict(),
-                      "iteration": iteration, "best_miou": best, "config": asdict(config)}
-        if getattr(inner, "segmenter", None) is not None:
-            checkpoint["segmenter"] = inner.segmenter.state_dict()
-        return checkpoint
+        modules = {name: module.state_dict() for name, module in inner.checkpoint_modules().items()}
+        return {**modules, "optimizer": optimizer.state_dict(), "iteration": iteration, "best_miou": best,
+                "config": asdict(config)}
 
     model.train()
     bar = tqdm(total=stage.iters, initial=start, desc=stage.name, unit="it", dynamic_ncols=True,
@@ -235,6 +252,25 @@ def train_warm_start(config: TrainConfig, run_dir: Path, device, context, resume
     if context.is_main:
         save_fusion_net(fusion_net, config.model, weights, info={"phase": "warm-start", "iterations": stage.iters,
                                                                  "rule": stage.rule})
+        logger.info("wrote %s", weights)
+    return weights
+
+
+def train_densefuse(config: TrainConfig, run_dir: Path, device, context, resume: bool, progress: bool) -> Path:
+    """The DenseFuse baseline's auto-encoder; returns the exported ``densefuse.safetensors``."""
+    from semfuse.methods.densefuse import DENSEFUSE_CONFIG_KEY
+    from semfuse.models.densefuse import DenseFuse, DenseFuseConfig
+
+    stage = config.densefuse
+    torch.manual_seed(config.seed)
+    autoencoder = DenseFuse(DenseFuseConfig()).to(device)
+    train_phase(ReconstructionPhase(autoencoder, stage.ssim_weight),
+                Stage("densefuse", stage.iters, stage.batch_size, stage.optim), _crops(config, False), config, run_dir,
+                device, context, resume, progress)
+    weights = run_dir / "densefuse.safetensors"
+    if context.is_main:
+        save_module(autoencoder, weights, {DENSEFUSE_CONFIG_KEY: json.dumps(autoencoder.config.to_dict()),
+                                           "iterations": stage.iters, "ssim_weight": stage.ssim_weight})
         logger.info("wrote %s", weights)
     return weights
 
@@ -311,6 +347,8 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Pat
     try:
         if config.phase == "warm-start":
             return train_warm_start(config, run_dir, device, context, resume, progress)
+        if config.phase == "densefuse":
+            return train_densefuse(config, run_dir, device, context, resume, progress)
         if config.phase == "semantic":
             init = config.semantic.init_fusion
             return train_semantic(config, run_dir, init, device, context, resume, progress)

@@ -6,7 +6,11 @@ from tqdm import tqdm
 
 from semfuse.data.colour import luminance, restore_colour
 from semfuse.data.datasets import PairedDataset
-from semfuse.metrics.segmentation import MFNET_CLASSES, confusion_matrix, segmentation_scores
+from semfuse.metrics.segmentation import (
+    MFNET_CLASSES,
+    confusion_matrix,
+    segmentation_scores,
+)
 
 
 def _window_starts(size: int, crop: int, stride: int) -> list[int]:

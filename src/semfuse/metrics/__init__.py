@@ -23,8 +23,18 @@ from semfuse.metrics.registry import (
     evaluate_triplet,
     resolve_metric_names,
 )
-from semfuse.metrics.statistics import average_gradient, entropy, spatial_frequency, standard_deviation
-from semfuse.metrics.structural import mef_ssim_scales, ms_ssim, ssim_wang, structural_similarity
+from semfuse.metrics.statistics import (
+    average_gradient,
+    entropy,
+    spatial_frequency,
+    standard_deviation,
+)
+from semfuse.metrics.structural import (
+    mef_ssim_scales,
+    ms_ssim,
+    ssim_wang,
+    structural_similarity,
+)
 from semfuse.metrics.vif import vif_pixel, visual_information_fidelity
 
 __all__ = [

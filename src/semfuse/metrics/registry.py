@@ -14,12 +14,20 @@ import torch
 from torch import Tensor
 
 from semfuse.errors import SemfuseError
-from semfuse.metrics.correlation import correlation_coefficient, sum_of_correlations_of_differences
+from semfuse.metrics.correlation import (
+    correlation_coefficient,
+    sum_of_correlations_of_differences,
+)
 from semfuse.metrics.error import mean_squared_error, peak_signal_to_noise_ratio
 from semfuse.metrics.fmi import fmi_dct, fmi_pixel
 from semfuse.metrics.gradient import nabf, qabf
 from semfuse.metrics.information import mutual_information
-from semfuse.metrics.statistics import average_gradient, entropy, spatial_frequency, standard_deviation
+from semfuse.metrics.statistics import (
+    average_gradient,
+    entropy,
+    spatial_frequency,
+    standard_deviation,
+)
 from semfuse.metrics.structural import ms_ssim, structural_similarity
 from semfuse.metrics.vif import visual_information_fidelity
 

@@ -12,7 +12,11 @@ import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import as_float64, check_grey_images
-from semfuse.metrics.filters import box_sum_valid, gaussian_kernel_1d, separable_filter_valid
+from semfuse.metrics.filters import (
+    box_sum_valid,
+    gaussian_kernel_1d,
+    separable_filter_valid,
+)
 
 WINDOW = 11
 SIGMA = 1.5

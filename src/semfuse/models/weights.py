@@ -4,8 +4,6 @@ Loading reads tensors and a JSON string only; nothing is unpickled.
 """
 
 import json
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from semfuse.errors import SemfuseError
+from semfuse.files import atomic_write
 from semfuse.models.fusion_net import FusionNet, FusionNetConfig, build_fusion_net
 
 CONFIG_KEY = "semfuse_fusion_net"
@@ -44,19 +43,9 @@ def save_fusion_net(net: FusionNet, config: FusionNetConfig, path: str | Path, i
 
 def save_module(module: torch.nn.Module, path: str | Path, info: dict | None = None) -> Path:
     """Write any module's state dict as ``.safetensors`` with string metadata ``info``, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {key: str(value) for key, value in (info or {}).items()}
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()}
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(Path(path), lambda temporary: save_file(tensors, str(temporary), metadata=metadata), True)
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

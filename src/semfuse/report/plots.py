@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from semfuse.report.files import atomic_write
+from semfuse.files import atomic_write
 
 
 def cdf_points(values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

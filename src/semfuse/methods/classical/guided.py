@@ -27,7 +27,12 @@ from semfuse.methods.classical.contract import (
     finish,
     working_copy,
 )
-from semfuse.methods.classical.filters import gaussian_kernel, laplacian_filter, mean_filter, separable_filter
+from semfuse.methods.classical.filters import (
+    gaussian_kernel,
+    laplacian_filter,
+    mean_filter,
+    separable_filter,
+)
 from semfuse.methods.registry import FuseFn, register_method
 
 

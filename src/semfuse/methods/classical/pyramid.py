@@ -18,7 +18,12 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from semfuse.methods.classical.contract import check_luminance_pair, check_positive_int, finish, working_copy
+from semfuse.methods.classical.contract import (
+    check_luminance_pair,
+    check_positive_int,
+    finish,
+    working_copy,
+)
 from semfuse.methods.classical.filters import separable_filter
 from semfuse.methods.classical.rules import choose_max_abs, choose_max_abs_consistent
 from semfuse.methods.registry import FuseFn, register_method

@@ -20,7 +20,11 @@ import pywt
 import torch
 from torch import Tensor
 
-from semfuse.methods.classical.contract import check_luminance_pair, check_positive_int, finish
+from semfuse.methods.classical.contract import (
+    check_luminance_pair,
+    check_positive_int,
+    finish,
+)
 from semfuse.methods.classical.rules import choose_max_abs, choose_max_abs_consistent
 from semfuse.methods.registry import FuseFn, register_method
 

@@ -1,4 +1,7 @@
-"""Atomic output files: written to a temporary file in the target folder, then renamed over the target."""
+"""Atomic output files: written to a temporary file in the target folder, then renamed over the target.
+
+Every file semfuse writes (images, tables, plots, weights, checkpoints) goes through :func:`atomic_write`.
+"""
 
 import os
 import tempfile
