@@ -1,4 +1,4 @@
-"""Machine, versions and commit for benchmark JSON files."""
+"""Machine, versions and commit for benchmark JSON files (shared by every script in this folder)."""
 
 import os
 import platform
@@ -8,30 +8,44 @@ from pathlib import Path
 import numpy
 import torch
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+    """The CPU model name from /proc/cpuinfo, or what platform knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    """``git rev-parse HEAD`` of the repository (read-only), or "unknown" outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def git_dirty() -> bool | None:
+    """Whether tracked files differ from the commit (the figures may then come from uncommitted code)."""
+    try:
+        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                              text=True, check=True)
+        return bool(done.stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def environment() -> dict:
     """What a benchmark figure depends on: machine, library versions, git commit."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).parent).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                    text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip())
-    except (OSError, subprocess.TimeoutExpired):
-        commit, dirty = None, None
     return {
         "machine": {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "platform": platform.platform(),
+                    "load_average_1min": os.getloadavg()[0], "platform": platform.platform(),
                     "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__},
-        "git": {"commit": commit, "dirty": dirty},
+        "git": {"commit": git_commit(), "dirty": git_dirty()},
     }

@@ -24,13 +24,15 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _env import cpu_model, git_commit  # noqa: E402
 
 from semfuse.evaluation import load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_triplet
@@ -39,25 +41,6 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / ".." / "shared" / "data"
 PAIR = Path("msrs_unlabeled") / "test"
 PAIR_NAME = "00004N.png"
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or what platform knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    """``git rev-parse HEAD`` of the repository (read-only), or "unknown" outside a git checkout."""
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def load_triplet(data_root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
