@@ -6,6 +6,7 @@ SegFormer's own preprocessing) or ``none`` (only the [0, 1] scaling, as the auth
 Output: logits (B, num_classes, H, W), bilinearly up-sampled from SegFormer's 1/4 resolution.
 """
 
+import re
 from pathlib import Path
 
 import torch
@@ -69,10 +70,37 @@ class Segmenter(nn.Module):
         return list(self.segformer.segformer.parameters())
 
 
+# Hugging Face checkpoints written before transformers 5 (e.g. the published MiT-b0 / SegFormer-b0 files) name the
+# layers differently; these renames map the old names onto the new ones.
+_LEGACY_RENAMES = (
+    (r"encoder\.patch_embeddings\.(\d+)\.", r"stages.\1.patch_embeddings."),
+    (r"encoder\.block\.(\d+)\.", r"stages.\1.blocks."),
+    (r"encoder\.layer_norm\.(\d+)", r"stages.\1.layer_norm"),
+    (r"attention\.self\.query", "attention.q_proj"),
+    (r"attention\.self\.key", "attention.k_proj"),
+    (r"attention\.self\.value", "attention.v_proj"),
+    (r"attention\.self\.sr", "attention.sequence_reduction.sequence_reduction"),
+    (r"attention\.self\.layer_norm", "attention.sequence_reduction.layer_norm"),
+    (r"attention\.output\.dense", "attention.o_proj"),
+    (r"mlp\.dense1", "mlp.fc1"),
+    (r"mlp\.dense2", "mlp.fc2"),
+    (r"layer_norm_1", "layernorm_before"),
+    (r"layer_norm_2", "layernorm_after"),
+    (r"decode_head\.linear_c", "decode_head.linear_projections"),
+)
+
+
+def _renamed(key: str) -> str:
+    for pattern, replacement in _LEGACY_RENAMES:
+        key = re.sub(pattern, replacement, key)
+    return key
+
+
 def load_pretrained(segmenter: Segmenter, path: str | Path) -> tuple[int, int]:
-    """Initialise from a local MiT-b0 or SegFormer-b0 checkpoint (``.safetensors``, or ``.bin``/``.pth`` read with
-    ``weights_only=True``); no download is attempted. Keys may carry the Hugging Face ``segformer.`` prefix or not;
-    tensors whose shape differs (e.g. a 150-class head) are skipped.
+    """Initialise from a local MiT-b0 or SegFormer-b0 checkpoint in the Hugging Face format (``.safetensors``, or
+    ``.bin``/``.pth`` read with ``weights_only=True``); no download is attempted. Keys may carry the ``segformer.``
+    prefix or not, and may use the layer names of transformers 4 or 5; tensors whose shape differs (e.g. a 150-class
+    head) are skipped.
 
     Returns:
         (tensors loaded, tensors of the model left at their fresh initialisation).
@@ -90,7 +118,8 @@ def load_pretrained(segmenter: Segmenter, path: str | Path) -> tuple[int, int]:
     target = segmenter.segformer.state_dict()
     matched = {}
     for key, tensor in state.items():
-        for candidate in (key, f"segformer.{key}", key.removeprefix("module.")):
+        key = key.removeprefix("module.")
+        for candidate in (key, f"segformer.{key}", _renamed(key), f"segformer.{_renamed(key)}"):
             if candidate in target and target[candidate].shape == tensor.shape:
                 matched[candidate] = tensor
                 break
