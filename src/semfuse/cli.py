@@ -12,7 +12,7 @@ import sys
 from semfuse import __version__
 from semfuse.errors import SemfuseError
 
-COMMANDS = ("demo", "fuse", "methods", "train", "evaluate")
+COMMANDS = ("demo", "fuse", "methods", "train", "evaluate", "segeval")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Joint random transforms applied to infrared, visible and label together (same geometry for all three)."""
+"""Joint random transforms applied to the images and the label of a sample together (one geometry for all)."""
 
 import math
 
@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 IGNORE_INDEX = 255
+IMAGE_KEYS = ("ir", "vis", "image")  # the image tensors a sample may hold; all share the label's geometry
 
 
 def random_scale_crop_flip(
@@ -19,31 +20,33 @@ def random_scale_crop_flip(
     """Rescale by a random factor, cut a random ``crop`` (height, width), flip horizontally with probability 1/2.
 
     The factor is drawn uniformly from ``scale_range`` and raised, if needed, so that the image covers the crop.
-    Images are resized bilinearly, labels by nearest neighbour.
+    Images are resized bilinearly, labels by nearest neighbour; every image of the sample gets the same geometry.
 
     Args:
-        sample: ``ir`` (1, H, W), ``vis`` (3, H, W) float tensors and ``label`` (H, W) int64 tensor.
+        sample: float tensors among ``ir`` (1, H, W), ``vis`` (3, H, W), ``image`` (3, H, W), and ``label`` (H, W)
+            int64.
         generator: the source of randomness (makes the draw reproducible).
     """
-    ir, vis, label = sample["ir"], sample["vis"], sample["label"]
-    height, width = ir.shape[-2:]
+    keys = [key for key in IMAGE_KEYS if key in sample]
+    images, label = [sample[key] for key in keys], sample["label"]
+    height, width = label.shape
     crop_h, crop_w = crop
     low, high = scale_range
     factor = low + (high - low) * torch.rand((), generator=generator).item()
     factor = max(factor, crop_h / height, crop_w / width)
     new_h, new_w = max(crop_h, math.ceil(height * factor)), max(crop_w, math.ceil(width * factor))
     if (new_h, new_w) != (height, width):
-        images = torch.cat([ir, vis])[None]
-        images = F.interpolate(images, size=(new_h, new_w), mode="bilinear", align_corners=False)[0].clamp(0, 1)
-        ir, vis = images[:1], images[1:]
+        stacked = torch.cat(images)[None]  # (1, sum of channels, H, W)
+        stacked = F.interpolate(stacked, size=(new_h, new_w), mode="bilinear", align_corners=False)[0].clamp(0, 1)
+        images = list(stacked.split([image.shape[0] for image in images]))
         label = F.interpolate(label[None, None].float(), size=(new_h, new_w), mode="nearest")[0, 0].long()
     top = int(torch.randint(0, new_h - crop_h + 1, (), generator=generator))
     left = int(torch.randint(0, new_w - crop_w + 1, (), generator=generator))
     window = (..., slice(top, top + crop_h), slice(left, left + crop_w))
-    ir, vis, label = ir[window], vis[window], label[window]
+    images, label = [image[window] for image in images], label[window]
     if hflip and torch.rand((), generator=generator).item() < 0.5:
-        ir, vis, label = ir.flip(-1), vis.flip(-1), label.flip(-1)
-    return {**sample, "ir": ir.contiguous(), "vis": vis.contiguous(), "label": label.contiguous()}
+        images, label = [image.flip(-1) for image in images], label.flip(-1)
+    return {**sample, **{key: image.contiguous() for key, image in zip(keys, images)}, "label": label.contiguous()}
 
 
 def as_tensors(pair: dict) -> dict:

@@ -101,6 +101,25 @@ class ReconstructionPhase(nn.Module):
         return {"autoencoder": self.autoencoder}
 
 
+class SegmentationPhase(nn.Module):
+    """The segmentation protocol: SegFormer-b0 alone on one method's fused RGB images, ``L = CE``:
+    ``forward(batch) -> {"loss"}`` with ``batch["image"]`` (B, 3, H, W) and ``batch["label"]`` (B, H, W)."""
+
+    def __init__(self, segmenter: nn.Module, head_lr_mult: float):
+        super().__init__()
+        self.segmenter, self.head_lr_mult = segmenter, head_lr_mult
+
+    def forward(self, batch: dict) -> dict[str, Tensor]:
+        return {"loss": semantic_loss(self.segmenter(batch["image"]), batch["label"])}
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        return [{"params": self.segmenter.backbone_parameters(), "lr_mult": 1.0},
+                {"params": self.segmenter.head_parameters(), "lr_mult": self.head_lr_mult}]
+
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        return {"segmenter": self.segmenter}
+
+
 def build_optimizer(phase: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW over the phase's parameter groups; each group keeps its ``lr_mult`` for the schedule."""
     groups = [{**group, "lr": lr * group["lr_mult"]} for group in phase.parameter_groups(lr)]

@@ -1,5 +1,7 @@
 """Validation of the semantic phase: fuse each test pair whole, segment the fused RGB image, score mIoU."""
 
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
@@ -40,6 +42,28 @@ def sliding_window_logits(segmenter: nn.Module, rgb: Tensor, crop: tuple[int, in
 
 
 @torch.no_grad()
+def score_segmenter(
+    segmenter: nn.Module,
+    samples: Iterable[tuple[Tensor, Tensor]],
+    num_classes: int,
+    mode: str = "slide",
+    crop: tuple[int, int] = (240, 320),
+    stride: tuple[int, int] = (120, 160),
+) -> dict:
+    """Acc/IoU per class, mAcc and mIoU (:func:`semfuse.metrics.segmentation.segmentation_scores`) of ``segmenter``
+    over ``(rgb (1, 3, H, W), label (1, H, W))`` samples, whole-image or sliding-window; eval mode, then restored."""
+    training = segmenter.training
+    segmenter.eval()
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    for rgb, label in samples:
+        logits = segmenter(rgb) if mode == "whole" else sliding_window_logits(segmenter, rgb, crop, stride)
+        confusion += confusion_matrix(logits.argmax(dim=1).cpu(), label, num_classes)
+    segmenter.train(training)
+    names = MFNET_CLASSES if num_classes == len(MFNET_CLASSES) else None
+    return segmentation_scores(confusion, names)
+
+
+@torch.no_grad()
 def evaluate_segmentation(
     fusion_net: nn.Module,
     segmenter: nn.Module,
@@ -51,18 +75,17 @@ def evaluate_segmentation(
     device: torch.device | str = "cpu",
     progress: bool = False,
 ) -> dict:
-    """Acc/IoU per class, mAcc and mIoU of ``segmenter`` on the fused images of ``pairs`` (see
-    :func:`semfuse.metrics.segmentation.segmentation_scores`). Both networks are put in eval mode and restored."""
-    modes = {fusion_net: fusion_net.training, segmenter: segmenter.training}
-    fusion_net.eval(), segmenter.eval()
-    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
-    names = MFNET_CLASSES if num_classes == len(MFNET_CLASSES) else None
-    for index in tqdm(range(len(pairs)), desc="validating", unit="pair", disable=not progress, leave=False):
-        sample = pairs[index]
-        ir, vis = sample["ir"][None].to(device), sample["vis"][None].to(device)
-        fused_rgb = restore_colour(fusion_net(ir, luminance(vis)), vis)
-        logits = segmenter(fused_rgb) if mode == "whole" else sliding_window_logits(segmenter, fused_rgb, crop, stride)
-        confusion += confusion_matrix(logits.argmax(dim=1).cpu(), sample["label"][None], num_classes)
-    for module, training in modes.items():
-        module.train(training)
-    return segmentation_scores(confusion, names)
+    """Scores of ``segmenter`` on the fused images of ``pairs``: each pair is fused whole by ``fusion_net``, the
+    visible chroma restored, and the RGB result segmented (see :func:`score_segmenter`)."""
+    training = fusion_net.training
+    fusion_net.eval()
+
+    def fused_samples():
+        for index in tqdm(range(len(pairs)), desc="validating", unit="pair", disable=not progress, leave=False):
+            sample = pairs[index]
+            ir, vis = sample["ir"][None].to(device), sample["vis"][None].to(device)
+            yield restore_colour(fusion_net(ir, luminance(vis)), vis), sample["label"][None]
+
+    scores = score_segmenter(segmenter, fused_samples(), num_classes, mode, crop, stride)
+    fusion_net.train(training)
+    return scores

@@ -1,0 +1,48 @@
+"""The segmentation protocol end to end on a labelled MSRS-layout folder (labels constructed by the fixture)."""
+
+import json
+import shutil
+
+from semfuse.cli import main
+
+FAST = ["semantic.iters=3", "semantic.batch_size=2", "semantic.optim.warmup_iters=0", "semantic.val_mode=whole",
+        "data.crop=[48,48]", "device=cpu", "log_every=1"]
+
+
+def test_registered_methods_and_an_external_folder(tmp_path, labelled_msrs, capsys):
+    out = tmp_path / "table1"
+    assert main(["segeval", "--data", str(labelled_msrs), "--method", "average", "--method", "max", "--out", str(out),
+                 "--no-progress", *FAST]) == 0
+    table = (out / "table.md").read_text()
+    assert "| average |" in table and "| max |" in table and "Car Stop IoU" in table and "mIoU" in table
+    scores = json.loads((out / "scores.json").read_text())
+    assert set(scores) == {"average", "max"}
+    assert 0 <= scores["average"]["scores"]["mIoU"] <= 1 and scores["average"]["test_images"] == 4
+    assert scores["average"]["scores"]["IoU"]["bump"] is None  # absent from the constructed labels: no NaN in JSON
+    csv = (out / "table.csv").read_text().splitlines()
+    assert csv[0].startswith("method,train_images,test_images,mAcc,mIoU") and len(csv) == 3
+    assert (out / "runs/average/log.jsonl").exists() and (out / "fused/max").is_dir()
+    assert "| average |" in capsys.readouterr().out
+
+    # the fused folder of "another paper": any folder of images named like the pairs, here with one image missing
+    external = tmp_path / "external"
+    shutil.copytree(out / "fused/average", external)
+    missing = sorted(external.iterdir())[0]
+    missing.unlink()
+    assert main(["segeval", "--data", str(labelled_msrs), "--fused", f"published={external}", "--out",
+                 str(tmp_path / "t2"), "--no-progress", *FAST]) == 1
+    assert f"no fused image for {missing.stem}" in capsys.readouterr().out
+    # outputs are not replaced without --overwrite
+    assert main(["segeval", "--data", str(labelled_msrs), "--fused", f"published={external}", "--out",
+                 str(tmp_path / "t2"), "--no-progress", *FAST]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_protocol_errors(tmp_path, labelled_msrs, shared_data, capsys):
+    assert main(["segeval", "--data", str(labelled_msrs), "--out", str(tmp_path / "o")]) == 2
+    assert "give --fused NAME=DIR or --method NAME" in capsys.readouterr().err
+    assert main(["segeval", "--data", str(shared_data / "msrs_unlabeled"), "--method", "average",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "has no train split" in capsys.readouterr().err
+    assert main(["segeval", "--data", str(labelled_msrs), "--method", "nonsense", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown fusion method" in capsys.readouterr().err
