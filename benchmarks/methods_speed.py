@@ -1,4 +1,4 @@
-"""Seconds per 640x480 pair for each classical fusion method on this machine's CPU.
+"""Seconds per 640x480 pair for every registered fusion method (classical and learned) on this machine's CPU.
 
 Method: one real MSRS pair (``msrs_unlabeled/test/00004N``, 640x480; infrared as is, visible reduced to BT.601
 luminance), batch 1, float32 tensors on the CPU. Each method is built once through the registry with its default
@@ -35,13 +35,13 @@ from _env import cpu_model, git_commit  # noqa: E402
 
 from semfuse.data.colour import luminance
 from semfuse.data.io import read_image
-from semfuse.methods import get_method
+from semfuse.methods import available_methods, get_method
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / ".." / "shared" / "data"
 PAIR = Path("msrs_unlabeled") / "test"
 PAIR_NAME = "00004N.png"
-METHODS = ("average", "max", "laplacian", "dwt", "gff", "mst-sr")
+METHODS = tuple(info.name for info in available_methods())  # every registered method, networks included
 
 
 def load_pair(data_root: Path) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,12 @@ def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
             raise SemfuseError(f"{path} exists; pass --overwrite to replace it or choose another output folder")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = False) -> Path:
     """Create ``path`` by calling ``write(temporary_path)`` and renaming the result into place.
 
@@ -39,6 +45,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = Fa
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual permissions
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -1,5 +1,7 @@
 """Pair discovery and reading on every layout, built in a tmp dir from real images."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -139,6 +141,9 @@ def test_write_image_is_atomic_and_refuses_to_overwrite(tmp_path):
     write_image(target, np.zeros((4, 5)), overwrite=True)
     assert np.asarray(Image.open(target)).max() == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]  # no temporary left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # the usual permissions, not the temporary file's 0600
 
 
 def test_training_crops_are_reproducible_and_joint(tmp_path, msrs_pair, crop_to):

@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -192,7 +193,8 @@ def train_phase(
 
     model.train()
     bar = tqdm(total=stage.iters, initial=start, desc=stage.name, unit="it", dynamic_ncols=True,
-               disable=not progress or not context.is_main)
+               disable=not progress or not context.is_main,
+               mininterval=0.1 if sys.stderr.isatty() else 30)  # a redirected log gets a line every 30 s, not per step
     tick, seen = time.perf_counter(), 0
     log = (run_dir / "log.jsonl").open("a") if context.is_main else None
     try:
