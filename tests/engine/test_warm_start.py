@@ -12,7 +12,8 @@ from semfuse.engine import trainer
 from semfuse.engine.schedule import poly_with_warmup
 from semfuse.errors import SemfuseError
 from semfuse.losses.warm_start import warm_start_loss
-from semfuse.models.weights import load_fusion_net
+from semfuse.models.fusion_net import build_fusion_net
+from semfuse.models.weights import load_fusion_net, save_fusion_net
 
 TINY_MODEL = ["model.widths=[8,16,16,24]", "model.heads=[2,4,4,8]", "model.stem_channels=8"]
 
@@ -41,10 +42,8 @@ def _fixed_crop_loss(weights, shared_data, rule="avg"):
 
 def test_warm_start_lowers_the_loss_on_real_crops(tmp_path, shared_data):
     config = _config(tmp_path, shared_data, iters=40)
-    torch.manual_seed(config.seed)
-    untrained = trainer.build_warm_start(config, torch.device("cpu"))[0]
-    from semfuse.models.weights import save_fusion_net
-
+    torch.manual_seed(config.seed)  # the initialisation fit() starts from
+    untrained = build_fusion_net(config.model)
     before = _fixed_crop_loss(save_fusion_net(untrained, config.model, tmp_path / "init.safetensors"), shared_data)
     weights = trainer.fit(config, progress=False)
     after = _fixed_crop_loss(weights, shared_data)
