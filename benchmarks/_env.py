@@ -1,8 +1,10 @@
-"""Machine, versions and commit for benchmark JSON files (shared by every script in this folder)."""
+"""What every benchmark script here shares: per-call timing, and machine, versions and commit for the JSON."""
 
 import os
 import platform
+import statistics
 import subprocess
+import time
 from pathlib import Path
 
 import numpy
@@ -48,4 +50,27 @@ def environment() -> dict:
                     "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__},
         "git": {"commit": git_commit(), "dirty": git_dirty()},
+    }
+
+
+def time_calls(function, device: torch.device, warmup: int, repeats: int) -> dict:
+    """Per-call wall times of ``function()`` (``warmup`` untimed calls first; synchronised on CUDA) and their
+    median, min, max and inter-quartile range, in seconds."""
+    synchronise = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        function()
+    synchronise()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        synchronise()
+        times.append(time.perf_counter() - start)
+    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "iqr_s": quartiles[2] - quartiles[0],
+        "times_s": times,
     }

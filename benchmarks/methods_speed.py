@@ -20,9 +20,7 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +29,7 @@ import scipy
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import cpu_model, git_commit  # noqa: E402
+from _env import cpu_model, git_commit, time_calls  # noqa: E402
 
 from semfuse.data.colour import luminance
 from semfuse.data.io import read_image
@@ -54,26 +52,6 @@ def load_pair(data_root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return ir.contiguous(), vis.contiguous()
 
 
-def time_method(name: str, ir: torch.Tensor, vis: torch.Tensor, warmup: int, repeats: int) -> dict:
-    """Per-call wall times of method ``name`` on the pair, with their summary."""
-    fuse = get_method(name)
-    for _ in range(warmup):
-        fuse(ir, vis)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fuse(ir, vis)
-        times.append(time.perf_counter() - start)
-    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return {
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "max_s": max(times),
-        "iqr_s": quartiles[2] - quartiles[0],
-        "times_s": times,
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Time the classical fusion methods on one 640x480 pair.")
@@ -89,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     results = {}
     for name in args.methods:
-        results[name] = time_method(name, ir, vis, args.warmup, args.repeats)
+        fuse = get_method(name, device="cpu") if name == "semfuse" else get_method(name)
+        results[name] = time_calls(lambda fuse=fuse: fuse(ir, vis), torch.device("cpu"), args.warmup, args.repeats)
         print(f"{name:10s} median {results[name]['median_s']:.4f} s  (min {results[name]['min_s']:.4f}, "
               f"max {results[name]['max_s']:.4f}, IQR {results[name]['iqr_s']:.4f})", file=sys.stderr)
     report = {

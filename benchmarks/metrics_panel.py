@@ -23,16 +23,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import cpu_model, git_commit  # noqa: E402
+from _env import cpu_model, git_commit, time_calls  # noqa: E402
 
 from semfuse.evaluation import load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_triplet
@@ -51,28 +49,6 @@ def load_triplet(data_root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ir, vis = load_grey_uint8(ir_path), load_grey_uint8(vis_path)
     fused = np.floor((ir.astype(np.float64) + vis) / 2 + 0.5).astype(np.uint8)
     return fused, ir, vis
-
-
-def time_calls(function, device: torch.device, warmup: int, repeats: int) -> dict:
-    """Per-call wall times of ``function()`` with their summary."""
-    synchronise = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        function()
-    synchronise()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        synchronise()
-        times.append(time.perf_counter() - start)
-    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return {
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "max_s": max(times),
-        "iqr_s": quartiles[2] - quartiles[0],
-        "times_s": times,
-    }
 
 
 def main(argv: list[str] | None = None) -> None:

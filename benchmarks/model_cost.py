@@ -9,16 +9,14 @@ CUDA); the median and the min-max spread are reported.
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _env import environment  # noqa: E402
+from _env import environment, time_calls  # noqa: E402
 
 from semfuse.layers.attention import ATTENTION_KINDS  # noqa: E402
 from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net  # noqa: E402
@@ -32,22 +30,13 @@ def measure(kind: str, device: torch.device, repeats: int) -> dict:
     ir, vis = torch.rand(1, 1, HEIGHT, WIDTH, device=device), torch.rand(1, 1, HEIGHT, WIDTH, device=device)
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         net(ir, vis)
-    seconds = []
     with torch.inference_mode():
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            net(ir, vis)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds.append(time.perf_counter() - start)
+        timing = time_calls(lambda: net(ir, vis), device, warmup=1, repeats=repeats)
     return {
         "attention": kind,
         "parameters": sum(p.numel() for p in net.parameters()),
         "gmac_640x480": counter.get_total_flops() / 2e9,
-        "seconds_per_pair": {"median": statistics.median(seconds), "min": min(seconds), "max": max(seconds),
-                             "repeats": repeats},
+        "seconds_per_pair": timing,
     }
 
 
@@ -68,7 +57,7 @@ def main() -> None:
     for row in rows:
         s = row["seconds_per_pair"]
         print(f"{row['attention']:<10} {row['parameters']:>10,} {row['gmac_640x480']:>8.1f} "
-              f"{s['median']:>12.3f} ({s['min']:.3f}-{s['max']:.3f})")
+              f"{s['median_s']:>12.3f} ({s['min_s']:.3f}-{s['max_s']:.3f})")
     print(f"wrote {out}")
 
 

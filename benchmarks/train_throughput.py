@@ -10,15 +10,13 @@ seconds per iteration gives crops/s, with the min-max spread. bf16 autocast on C
 import argparse
 import contextlib
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _env import environment  # noqa: E402
+from _env import environment, time_calls  # noqa: E402
 
 from semfuse.config import SemanticConfig  # noqa: E402
 from semfuse.engine.phases import SemanticPhase, WarmStartPhase, build_optimizer  # noqa: E402
@@ -39,23 +37,17 @@ def measure(name: str, phase: torch.nn.Module, batch_size: int, device: torch.de
     optimizer = build_optimizer(phase, 1e-4, 0.01)
     batch = _batch(batch_size, device)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
-    seconds = []
-    for step in range(warmup + iters):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+
+    def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast():
             loss = phase(batch)["loss"]
         loss.backward()
         optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if step >= warmup:
-            seconds.append(time.perf_counter() - start)
-    median = statistics.median(seconds)
-    return {"phase": name, "batch_size": batch_size, "crop": list(CROP), "seconds_per_iter_median": median,
-            "seconds_per_iter_min": min(seconds), "seconds_per_iter_max": max(seconds), "iters": iters,
+
+    timing = time_calls(step, device, warmup, iters)
+    median = timing["median_s"]
+    return {"phase": name, "batch_size": batch_size, "crop": list(CROP), "seconds_per_iter": timing,
             "crops_per_s": batch_size / median}
 
 
@@ -77,9 +69,9 @@ def main() -> None:
     out.write_text(json.dumps({"benchmark": "train_throughput", "device": str(device), **environment(),
                                "results": rows}, indent=2) + "\n")
     for row in rows:
+        s = row["seconds_per_iter"]
         print(f"{row['phase']:<10} batch {row['batch_size']}  {row['crops_per_s']:.2f} crops/s "
-              f"({row['seconds_per_iter_median']:.2f} s/iter, {row['seconds_per_iter_min']:.2f}-"
-              f"{row['seconds_per_iter_max']:.2f})")
+              f"({s['median_s']:.2f} s/iter, {s['min_s']:.2f}-{s['max_s']:.2f})")
     print(f"wrote {out}")
 
 
