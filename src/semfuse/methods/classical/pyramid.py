@@ -13,6 +13,7 @@ reduced further, so the number of levels is capped at the number of halvings tha
 Fusion (``laplacian``): detail levels by max-abs (ties averaged), base by averaging, then collapse.
 """
 
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -95,11 +96,19 @@ def laplacian_fuse(ir: Tensor, vis: Tensor, levels: int = 4, consistency_check: 
         Tensor (B, 1, H, W) in [0, 1], dtype of ``ir``.
     """
     check_luminance_pair(ir, vis, "laplacian")
+    return pyramid_fuse(ir, vis, levels, consistency_check, lambda base_ir, base_vis: (base_ir + base_vis) / 2)
+
+
+def pyramid_fuse(ir: Tensor, vis: Tensor, levels: int, consistency_check: bool,
+                 fuse_base: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    """The multi-scale skeleton shared by ``laplacian`` and ``mst-sr``: Laplacian pyramids of both sources, detail
+    levels by max-abs (optionally with the 3x3 consistency check), the base by ``fuse_base(base_ir, base_vis)``
+    (float64 tensors), then collapse. Inputs are checked by the caller; returns (B, 1, H, W) in [0, 1]."""
     select = choose_max_abs_consistent if consistency_check else choose_max_abs
     pyramid_ir = laplacian_pyramid(working_copy(ir), levels)
     pyramid_vis = laplacian_pyramid(working_copy(vis), levels)
     fused = [select(a, b) for a, b in zip(pyramid_ir[:-1], pyramid_vis[:-1])]
-    fused.append((pyramid_ir[-1] + pyramid_vis[-1]) / 2)
+    fused.append(fuse_base(pyramid_ir[-1], pyramid_vis[-1]))
     return finish(collapse_pyramid(fused), ir)
 
 

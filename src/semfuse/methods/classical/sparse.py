@@ -29,14 +29,11 @@ from semfuse.methods.classical.contract import (
     check_luminance_pair,
     check_positive_float,
     check_positive_int,
-    finish,
-    working_copy,
 )
 from semfuse.methods.classical.dictionary import PATCH_SIDE, load_dictionary
 from semfuse.methods.classical.omp import orthogonal_matching_pursuit
 from semfuse.methods.classical.patches import assemble_patches, extract_patches
-from semfuse.methods.classical.pyramid import collapse_pyramid, laplacian_pyramid
-from semfuse.methods.classical.rules import choose_max_abs, choose_max_abs_consistent
+from semfuse.methods.classical.pyramid import pyramid_fuse
 from semfuse.methods.registry import FuseFn, register_method
 
 PAPER_EPSILON_255 = 0.1
@@ -98,13 +95,9 @@ def mst_sr_fuse(
         Tensor (B, 1, H, W) in [0, 1], dtype of ``ir``.
     """
     check_luminance_pair(ir, vis, "mst-sr")
-    select = choose_max_abs_consistent if consistency_check else choose_max_abs
-    pyramid_ir = laplacian_pyramid(working_copy(ir), levels)
-    pyramid_vis = laplacian_pyramid(working_copy(vis), levels)
-    fused = [select(a, b) for a, b in zip(pyramid_ir[:-1], pyramid_vis[:-1])]
     atoms = dictionary.to(device=ir.device, dtype=torch.float64)
-    fused.append(sparse_fuse_lowpass(pyramid_ir[-1], pyramid_vis[-1], atoms, step, epsilon / 255.0))
-    return finish(collapse_pyramid(fused), ir)
+    return pyramid_fuse(ir, vis, levels, consistency_check,
+                        lambda base_ir, base_vis: sparse_fuse_lowpass(base_ir, base_vis, atoms, step, epsilon / 255.0))
 
 
 @register_method(
