@@ -1,9 +1,11 @@
 """What every benchmark script here shares: per-call timing, and machine, versions and commit for the JSON."""
 
+import json
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -74,3 +76,10 @@ def time_calls(function, device: torch.device, warmup: int, repeats: int) -> dic
         "iqr_s": quartiles[2] - quartiles[0],
         "times_s": times,
     }
+
+
+def write_report(path: Path, report: dict) -> None:
+    """Write a benchmark's JSON report (creating its folder) and say where on stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}", file=sys.stderr)

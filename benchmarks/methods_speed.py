@@ -17,7 +17,6 @@ tensor operations wait on each other, and the times stop measuring the method.
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -29,7 +28,7 @@ import scipy
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import cpu_model, git_commit, time_calls  # noqa: E402
+from _env import cpu_model, git_commit, time_calls, write_report  # noqa: E402
 
 from semfuse.data.colour import luminance
 from semfuse.data.io import read_image
@@ -91,9 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         "git_commit": git_commit(),
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.output}", file=sys.stderr)
+    write_report(args.output, report)
 
 
 if __name__ == "__main__":

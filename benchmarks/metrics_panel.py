@@ -20,7 +20,6 @@ metrics. With ``OMP_WAIT_POLICY=PASSIVE`` in the environment two threads behave 
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import cpu_model, git_commit, time_calls  # noqa: E402
+from _env import cpu_model, git_commit, time_calls, write_report  # noqa: E402
 
 from semfuse.evaluation import load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_triplet
@@ -105,9 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         "git_commit": git_commit(),
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.output}", file=sys.stderr)
+    write_report(args.output, report)
 
 
 if __name__ == "__main__":

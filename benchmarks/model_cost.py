@@ -8,7 +8,6 @@ CUDA); the median and the min-max spread are reported.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _env import environment, time_calls  # noqa: E402
+from _env import environment, time_calls, write_report  # noqa: E402
 
 from semfuse.layers.attention import ATTENTION_KINDS  # noqa: E402
 from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net  # noqa: E402
@@ -51,14 +50,12 @@ def main() -> None:
     rows = [measure(kind, device, args.repeats) for kind in ATTENTION_KINDS]
     result = {"benchmark": "model_cost", "input": f"1x1x{HEIGHT}x{WIDTH} ir + vis", "device": str(device),
               **environment(), "results": rows}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_report(out, result)
     print(f"{'attention':<10} {'params':>10} {'GMAC':>8} {'s/pair (median, min-max)':>28}")
     for row in rows:
         s = row["seconds_per_pair"]
         print(f"{row['attention']:<10} {row['parameters']:>10,} {row['gmac_640x480']:>8.1f} "
               f"{s['median_s']:>12.3f} ({s['min_s']:.3f}-{s['max_s']:.3f})")
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

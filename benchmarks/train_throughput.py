@@ -9,14 +9,13 @@ seconds per iteration gives crops/s, with the min-max spread. bf16 autocast on C
 
 import argparse
 import contextlib
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _env import environment, time_calls  # noqa: E402
+from _env import environment, time_calls, write_report  # noqa: E402
 
 from semfuse.config import SemanticConfig  # noqa: E402
 from semfuse.engine.phases import SemanticPhase, WarmStartPhase, build_optimizer  # noqa: E402
@@ -65,14 +64,11 @@ def main() -> None:
             measure("semantic", SemanticPhase(build_fusion_net().to(device), Segmenter(9).to(device),
                                               SemanticConfig()), 4, device, args.warmup, args.iters)]
     out = args.out or Path(__file__).parent / "results" / f"train_throughput_{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "train_throughput", "device": str(device), **environment(),
-                               "results": rows}, indent=2) + "\n")
+    write_report(out, {"benchmark": "train_throughput", "device": str(device), **environment(), "results": rows})
     for row in rows:
         s = row["seconds_per_iter"]
         print(f"{row['phase']:<10} batch {row['batch_size']}  {row['crops_per_s']:.2f} crops/s "
               f"({s['median_s']:.2f} s/iter, {s['min_s']:.2f}-{s['max_s']:.2f})")
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
