@@ -122,16 +122,16 @@ def test_each_switch_changes_exactly_what_it_names(labelled_msrs):
     out = only_reg(batch)
     vis_y = phase().fuse(batch)[1]
     expected = 1e-3 * correlation_regulariser(fusion_net(batch["ir"], vis_y), batch["ir"], vis_y)
-    assert float(out["loss"].detach()) == pytest.approx(float(expected), rel=1e-6) and "sem" not in out
+    assert float(out["loss"].detach()) == pytest.approx(float(expected.detach()), rel=1e-6) and "sem" not in out
     # lambda scales L_reg only
     full, heavy = phase()(batch), phase(reg_weight=1.0)(batch)
-    assert float(heavy["loss"] - full["loss"]) == pytest.approx(float((1.0 - 1e-3) * full["reg"]), rel=1e-4)
+    assert float((heavy["loss"] - full["loss"]).detach()) == pytest.approx(float((1.0 - 1e-3) * full["reg"]), rel=1e-4)
     # excluded classes: the loss equals L_sem with those pixels ignored
     without_person = phase(excluded_classes="[2]", use_reg="false")(batch)
     ignored = batch["label"].masked_fill(batch["label"] == 2, 255)
     with torch.no_grad():
         manual = semantic_loss(segmenter(phase().fuse(batch)[2]), ignored)
-    assert float(without_person["loss"]) == pytest.approx(float(manual), rel=1e-6)
+    assert float(without_person["loss"].detach()) == pytest.approx(float(manual), rel=1e-6)
     with pytest.raises(ValueError, match="both"):
         phase(use_sem="false", use_reg="false")
 
