@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import cpu_model, git_commit, time_calls, write_report  # noqa: E402
 
-from semfuse.evaluation import load_grey_uint8
+from semfuse.evaluation.fusion import load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_triplet
 
 REPO = Path(__file__).resolve().parents[1]

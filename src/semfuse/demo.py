@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from semfuse.data.pairs import pair_folders
-from semfuse.evaluation import EvaluationResult, evaluate_methods
+from semfuse.evaluation.fusion import EvaluationResult, evaluate_methods
 from semfuse.inference import fuse_pairs
 from semfuse.methods import get_method
 

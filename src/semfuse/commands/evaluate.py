@@ -68,7 +68,7 @@ def parse_fused(values: list[str]) -> dict[str, Path]:
 
 
 def run(args) -> int:
-    from semfuse.evaluation import evaluate_methods
+    from semfuse.evaluation.fusion import evaluate_methods
 
     result = evaluate_methods(
         args.ir,

@@ -38,7 +38,7 @@ def run(args) -> int:
     from semfuse.config import load_config
     from semfuse.engine.trainer import resolve_device
     from semfuse.errors import SemfuseError
-    from semfuse.segeval import fuse_for_protocol, run_segeval
+    from semfuse.evaluation.segmentation import fuse_for_protocol, run_segeval
 
     config = load_config(args.config, args.overrides)
     if args.device:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from semfuse.cli import main
 from semfuse.errors import SemfuseError
-from semfuse.evaluation import evaluate_methods, load_grey_uint8, matlab_rgb2gray
+from semfuse.evaluation.fusion import evaluate_methods, load_grey_uint8, matlab_rgb2gray
 from semfuse.metrics import PANEL, evaluate_triplet
 
 PAIRS = ("01", "02", "03")
@@ -164,7 +164,7 @@ def test_colour_images_are_converted_with_matlab_rgb2gray(tno):
     assert np.array_equal(load_grey_uint8(tno / "colour.png"), matlab_rgb2gray(colour))
 
 
-@pytest.mark.parametrize("module", ["semfuse.evaluation", "semfuse.report.tables", "semfuse.report.plots"])
+@pytest.mark.parametrize("module", ["semfuse.evaluation.fusion", "semfuse.report.tables", "semfuse.report.plots"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"np": np}, verbose=False)
     assert result.attempted > 0 and result.failed == 0
