@@ -28,6 +28,7 @@ from semfuse.data.datasets import (
     RandomCropDataset,
     collect_pairs,
 )
+from semfuse.device import resolve_device  # noqa: F401  (re-exported until callers import semfuse.device)
 from semfuse.engine.checkpoint import load_checkpoint, save_checkpoint
 from semfuse.engine.distributed import (
     DistributedContext,
@@ -57,18 +58,6 @@ from semfuse.models.weights import (
 logger = logging.getLogger("semfuse.train")
 
 PHASES = ("warm-start", "semantic", "all", "densefuse")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; otherwise the named device (checked)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SemfuseError(f"device {name!r} was asked for but CUDA is not available here; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise SemfuseError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
 
 
 def check_config(config: TrainConfig) -> None:
