@@ -127,9 +127,11 @@ def open_image(path: str | Path, limit: int | None = None) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageReadError(f"{path} {_describe_non_image(path)}") from None
     except OSError as error:
-        raise ImageReadError(f"{path} could not be read ({error.strerror or error})") from None
+        if error.errno is not None:  # the operating system's: permission denied, I/O error, ...
+            raise ImageReadError(f"{path} could not be read ({error.strerror or error})") from None
+        raise ImageReadError(_damage(path, error)) from None
     except Exception as error:  # a damaged header makes decoders raise SyntaxError, struct.error, ValueError, ...
-        raise ImageReadError(f"{path} has a damaged header ({type(error).__name__}: {error}); re-export it") from None
+        raise ImageReadError(_damage(path, error)) from None
     width, height = image.size
     if width * height > limit:
         image.close()
@@ -152,10 +154,13 @@ def open_image(path: str | Path, limit: int | None = None) -> Image.Image:
         ) from None
     except Exception as error:  # truncated data: OSError; damaged streams: SyntaxError, ValueError, zlib.error, ...
         image.close()
-        kind = "truncated" if "truncated" in str(error).lower() else "damaged"
-        raise ImageReadError(
-            f"{path} is {kind} ({type(error).__name__}: {error}); re-copy or re-export the file"
-        ) from None
+        raise ImageReadError(_damage(path, error)) from None
+
+
+def _damage(path: Path, error: Exception) -> str:
+    """The message for a file a decoder gave up on: truncated (cut short) or damaged."""
+    kind = "truncated" if "truncated" in str(error).lower() else "damaged"
+    return f"{path} is {kind} ({type(error).__name__}: {error}); re-copy or re-export the file"
 
 
 def _to_float(image: Image.Image, path: Path) -> np.ndarray:
