@@ -74,7 +74,7 @@ def test_existing_output_is_kept_unless_overwrite(folders, tmp_path, tiny_weight
     argv = ["fuse", "--ir", str(ir), "--vis", str(vis), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "already exist" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert "road.png exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
     assert (out / "road.png").read_bytes() == b"precious" and not (out / "tno.png").exists()
     assert main(argv + ["--overwrite"]) == 0
     assert Image.open(out / "road.png").size == (121, 77)

@@ -33,7 +33,7 @@ def run_demo(out_dir: str | Path, device: str = "cpu", overwrite: bool = False, 
     listing = pair_folders(samples / "ir", samples / "vi")
     fused_dirs, failed = {}, list(listing.unpaired)
     for method in DEMO_METHODS:
-        fuse = get_method(method, device=device) if method == "semfuse" else get_method(method)
+        fuse = get_method(method, device=device)
         fused_dirs[method] = out_dir / "fused" / method
         summary = fuse_pairs(fuse, listing.pairs, fused_dirs[method], overwrite=overwrite, progress=progress)
         failed += summary.failed

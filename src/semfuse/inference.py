@@ -17,6 +17,7 @@ from semfuse.data.colour import luminance, restore_colour
 from semfuse.data.io import write_image
 from semfuse.data.pairs import Pair, load_pair
 from semfuse.errors import SemfuseError
+from semfuse.files import refuse_existing
 from semfuse.methods.registry import FuseFn
 
 logger = logging.getLogger("semfuse.fuse")
@@ -48,6 +49,7 @@ def fuse_arrays(fuse: FuseFn, ir: np.ndarray, vis: np.ndarray) -> np.ndarray:
 
 
 def output_path(out_dir: Path, name: str) -> Path:
+    """Where the fused image of the pair ``name`` goes: ``out_dir/NAME.png``."""
     return out_dir / f"{name}.png"
 
 
@@ -60,12 +62,7 @@ def fuse_pairs(
         SemfuseError: before any work, if outputs exist and ``overwrite`` is False.
     """
     out_dir = Path(out_dir)
-    existing = [output_path(out_dir, pair.name) for pair in pairs if output_path(out_dir, pair.name).exists()]
-    if existing and not overwrite:
-        raise SemfuseError(
-            f"{len(existing)} output file(s) already exist in {out_dir} (e.g. {existing[0].name}); "
-            "pass --overwrite to replace them or choose another --out"
-        )
+    refuse_existing([output_path(out_dir, pair.name) for pair in pairs], overwrite)
     summary = FuseSummary()
     for pair in tqdm(pairs, desc="fusing", unit="pair", disable=not progress, dynamic_ncols=True):
         try:

@@ -1,22 +1,19 @@
 """DenseFuse baseline: fusion rules by hand, the auto-encoder through the method registry, the bundled weights."""
 
-import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from semfuse.errors import SemfuseError
 from semfuse.inference import fuse_arrays
+from semfuse.methods import densefuse as densefuse_methods
 from semfuse.methods import get_method
-from semfuse.methods.densefuse import (
-    DENSEFUSE_CONFIG_KEY,
-    addition_rule,
-    l1_norm_rule,
-    load_densefuse,
-)
+from semfuse.methods.densefuse import addition_rule, l1_norm_rule
 from semfuse.models.densefuse import DenseFuse
-from semfuse.models.weights import save_module
+from semfuse.models.weights import load_densefuse, save_densefuse, save_fusion_net, save_module
 
 
 def test_addition_rule_adds():
@@ -37,7 +34,7 @@ def random_weights(tmp_path_factory):
     torch.manual_seed(0)
     model = DenseFuse()
     path = tmp_path_factory.mktemp("df") / "densefuse.safetensors"
-    return save_module(model, path, {DENSEFUSE_CONFIG_KEY: json.dumps(model.config.to_dict())})
+    return save_densefuse(model, path)
 
 
 @pytest.mark.parametrize("name", ["densefuse-add", "densefuse-l1"])
@@ -50,14 +47,19 @@ def test_densefuse_methods_keep_size_range_and_determinism(name, random_weights,
     assert np.array_equal(fused, fuse_arrays(fuse, ir, vis))
 
 
-def test_missing_or_foreign_weights_are_refused(tmp_path):
-    from semfuse.errors import SemfuseError
+def test_missing_foreign_or_mismatched_weights_are_refused_in_one_line(tmp_path):
+    from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net
 
-    with pytest.raises(SemfuseError, match="do not exist"):
-        load_densefuse(str(tmp_path / "nothing.safetensors"))
-    foreign = save_module(torch.nn.Linear(2, 2), tmp_path / "foreign.safetensors")
-    with pytest.raises(SemfuseError, match="no DenseFuse config"):
-        load_densefuse(str(foreign))
+    tiny = FusionNetConfig(widths=[4, 8], heads=[1, 1], stem_channels=4)
+    cases = {
+        "neither a file nor a bundled name": tmp_path / "nothing.safetensors",
+        "holds no densefuse config": save_module(torch.nn.Linear(2, 2), tmp_path / "foreign.safetensors"),
+        "holds fusion_net weights, not densefuse": save_fusion_net(build_fusion_net(tiny), tiny, tmp_path / "f.st"),
+    }
+    for message, path in cases.items():
+        with pytest.raises(SemfuseError, match=message) as error:
+            get_method("densefuse-add", weights=str(path))
+        assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
 def test_bundled_autoencoder_reconstructs_real_images(shared_data):
@@ -81,3 +83,42 @@ def test_constant_source_returns_the_informative_one(name, shared_data):
     for ir, vis in ((informative, constant), (constant, informative)):
         fused = fuse_arrays(fuse, ir, vis)
         assert np.corrcoef(fused.ravel(), informative.ravel())[0, 1] >= 0.9
+
+
+def test_densefuse_takes_the_bundled_weights_by_path_and_by_default():
+    bundled = Path(densefuse_methods.__file__).parents[1] / "weights" / "densefuse.safetensors"
+    ir = torch.rand(1, 1, 20, 24, generator=torch.Generator().manual_seed(0))
+    vis = ir.flip(-1)
+    by_path = get_method("densefuse-add", weights=str(bundled))(ir, vis)
+    assert torch.equal(by_path, get_method("densefuse-add")(ir, vis))
+
+
+def _build_and_record(name: str, device: str, monkeypatch) -> tuple[DenseFuse, object]:
+    """Build method ``name`` on ``device``; return the auto-encoder it loaded and the fusion callable."""
+    built = []
+
+    def spy(weights, device):
+        built.append(load_densefuse(weights, device))
+        return built[-1]
+
+    monkeypatch.setattr(densefuse_methods, "load_densefuse", spy)
+    fuse = get_method(name, device=device)
+    return built[0], fuse
+
+
+@pytest.mark.parametrize("name", ["densefuse-add", "densefuse-l1"])
+def test_densefuse_runs_on_the_requested_device(name, monkeypatch):
+    model, fuse = _build_and_record(name, "cpu", monkeypatch)
+    assert {parameter.device for parameter in model.parameters()} == {torch.device("cpu")}
+    assert fuse(torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 8, 8)).device == torch.device("cpu")
+
+
+def test_densefuse_on_cuda_runs_there_or_is_refused_in_one_line(monkeypatch):
+    if torch.cuda.is_available():
+        model, fuse = _build_and_record("densefuse-l1", "cuda", monkeypatch)
+        assert {parameter.device.type for parameter in model.parameters()} == {"cuda"}
+        assert fuse(torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 8, 8)).device == torch.device("cpu")
+        return
+    with pytest.raises(SemfuseError, match="CUDA is not available") as error:
+        get_method("densefuse-l1", device="cuda")
+    assert "\n" not in str(error.value)

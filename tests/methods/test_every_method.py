@@ -24,7 +24,7 @@ def colour_pair(shared_data):
 @pytest.mark.parametrize("name", NAMES)
 def test_method_in_the_colour_pipeline(name, colour_pair):
     ir, vis = colour_pair
-    fuse = get_method(name, device="cpu") if name == "semfuse" else get_method(name)
+    fuse = get_method(name, device="cpu")
     fused = fuse_arrays(fuse, ir, vis)
     assert fused.shape == vis.shape and fused.dtype == np.float32
     assert 0.0 <= fused.min() and fused.max() <= 1.0
@@ -39,6 +39,6 @@ def test_method_in_the_colour_pipeline(name, colour_pair):
 @pytest.mark.parametrize("name", NAMES)
 def test_method_keeps_grey_grey(name, colour_pair):
     ir, vis = colour_pair
-    fuse = get_method(name, device="cpu") if name == "semfuse" else get_method(name)
+    fuse = get_method(name, device="cpu")
     fused = fuse_arrays(fuse, ir, vis.mean(axis=2))
     assert fused.shape == ir.shape

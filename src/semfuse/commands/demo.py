@@ -1,9 +1,10 @@
 """``semfuse demo``: fuse the bundled samples with the bundled weights and write a metrics report."""
 
+import argparse
 from pathlib import Path
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="fuse the bundled sample pairs and write fused images plus a metrics report",
@@ -18,9 +19,9 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from semfuse.demo import run_demo
-    from semfuse.engine.trainer import resolve_device
+    from semfuse.device import resolve_device
 
     result = run_demo(args.out, str(resolve_device(args.device)), args.overwrite, progress=not args.no_progress)
     summary = next(path for path in result.evaluation.outputs if path.name == "summary.md")

@@ -3,13 +3,17 @@
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semfuse.data.io import IMAGE_EXTENSIONS
+
+if TYPE_CHECKING:
+    from semfuse.methods.registry import FuseFn
 
 logger = logging.getLogger("semfuse.fuse")
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fuse",
         help="fuse infrared/visible pairs (files or folders) into images",
@@ -28,14 +32,15 @@ def add_parser(subparsers) -> None:
     source.add_argument("--split", help="split of --data: train, val or test (default: the folder itself / all)")
     parser.add_argument("--out", type=Path, required=True, help="output folder, or an image file for a single pair")
     parser.add_argument("--method", default="semfuse", help="fusion method (see 'semfuse methods'; default: semfuse)")
-    parser.add_argument("--weights", help="semfuse network weights: a bundled name (warm-start) or a .safetensors file")
+    parser.add_argument("--weights", help="weights of a network method (semfuse, densefuse-*): a bundled name "
+                        "(warm-start, densefuse) or a .safetensors file (default: the method's bundled weights)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(run=run)
 
 
-def _single_pair_target(args) -> tuple[Path, str] | None:
+def _single_pair_target(args: argparse.Namespace) -> tuple[Path, str] | None:
     """For --ir FILE --vis FILE: (output folder, output name); None for folders."""
     if args.ir is None or not args.ir.is_file():
         return None
@@ -48,23 +53,19 @@ def _single_pair_target(args) -> tuple[Path, str] | None:
     return args.out, args.ir.stem
 
 
-def _build_method(args):
-    from semfuse.engine.trainer import resolve_device
+def _build_method(args: argparse.Namespace) -> "FuseFn":
+    """The fusion callable of ``--method`` with ``--weights`` and ``--device``, the same way for every method."""
+    from semfuse.device import resolve_device
     from semfuse.errors import SemfuseError
     from semfuse.methods import get_method
 
-    options = {}
-    if args.method == "semfuse":
-        options = {"weights": args.weights, "device": str(resolve_device(args.device))}
-    elif args.weights is not None:
-        raise SemfuseError(f"--weights applies to the semfuse network only, not to method {args.method!r}")
     try:
-        return get_method(args.method, **options)
+        return get_method(args.method, weights=args.weights, device=resolve_device(args.device))
     except KeyError as error:
         raise SemfuseError(error.args[0]) from None
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from semfuse.data.pairs import Pair, discover_pairs, pair_folders
     from semfuse.errors import SemfuseError
     from semfuse.inference import fuse_pairs

@@ -1,15 +1,17 @@
 """Fusion methods behind one interface (see :mod:`semfuse.methods.registry`)."""
 
-from semfuse.methods import (  # noqa: F401,E402  (register the networks)
-    classical,  # noqa: F401  (registers the classical methods)
+from semfuse.methods import (  # noqa: F401  (importing a module registers its methods)
+    classical,
     densefuse,
     network,
 )
 from semfuse.methods.registry import (
+    FuseFn,
     MethodInfo,
     available_methods,
     get_method,
+    method_info,
     register_method,
 )
 
-__all__ = ["MethodInfo", "available_methods", "get_method", "register_method"]
+__all__ = ["FuseFn", "MethodInfo", "available_methods", "get_method", "method_info", "register_method"]

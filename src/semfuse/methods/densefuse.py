@@ -1,17 +1,22 @@
-"""DenseFuse (Li & Wu, IEEE TIP 2019) as registered methods: the auto-encoder with the addition or l1-norm rule."""
+"""DenseFuse (Li & Wu, IEEE TIP 2019) as registered methods: the auto-encoder with the addition or l1-norm rule.
 
-import json
+The auto-encoder is :class:`semfuse.models.densefuse.DenseFuse`; its weights are saved and loaded by
+:mod:`semfuse.models.weights` (default: the bundled ``densefuse.safetensors``, see ``semfuse/weights/densefuse.md``).
+"""
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from semfuse.errors import SemfuseError
 from semfuse.methods.registry import FuseFn, register_method
-from semfuse.models.densefuse import DenseFuse, DenseFuseConfig
+from semfuse.models.weights import config_key, load_densefuse
 
-DENSEFUSE_CONFIG_KEY = "semfuse_densefuse"
-DENSEFUSE_WEIGHTS = "densefuse.safetensors"  # bundled in semfuse/weights
+DENSEFUSE_CONFIG_KEY = config_key("densefuse")  # kept for engine/trainer.py until it saves with save_densefuse
+
+FeatureRule = Callable[[Tensor, Tensor], Tensor]
+REFERENCE = "Li & Wu: DenseFuse, IEEE Transactions on Image Processing 2019"
 
 
 def addition_rule(features_ir: Tensor, features_vis: Tensor) -> Tensor:
@@ -28,27 +33,8 @@ def l1_norm_rule(features_ir: Tensor, features_vis: Tensor, radius: int = 1, eps
     return weights[:, :1] * features_ir + weights[:, 1:] * features_vis
 
 
-def load_densefuse(weights: str | None = None, device: str = "cpu") -> DenseFuse:
-    """The DenseFuse auto-encoder from a ``.safetensors`` file (default: the bundled one)."""
-    from importlib import resources
-    from pathlib import Path
-
-    from safetensors.torch import load_file
-
-    from semfuse.models.weights import read_metadata
-
-    path = Path(weights) if weights else Path(str(resources.files("semfuse") / "weights" / DENSEFUSE_WEIGHTS))
-    if not path.is_file():
-        raise SemfuseError(f"DenseFuse weights {path} do not exist; train them with 'semfuse train --phase densefuse'")
-    metadata = read_metadata(path)
-    if DENSEFUSE_CONFIG_KEY not in metadata:
-        raise SemfuseError(f"{path} holds no DenseFuse config; was it written by 'semfuse train --phase densefuse'?")
-    model = DenseFuse(DenseFuseConfig(**json.loads(metadata[DENSEFUSE_CONFIG_KEY])))
-    model.load_state_dict(load_file(str(path)))
-    return model.to(device).eval()
-
-
-def _densefuse(rule, weights: str | None, device: str) -> FuseFn:
+def densefuse_method(rule: FeatureRule, weights: str | None = None, device: str | torch.device = "cpu") -> FuseFn:
+    """Encode both sources with the auto-encoder on ``device``, fuse the features by ``rule``, decode (CPU out)."""
     model = load_densefuse(weights, device)
 
     def fuse(ir: Tensor, vis: Tensor) -> Tensor:
@@ -59,13 +45,15 @@ def _densefuse(rule, weights: str | None, device: str) -> FuseFn:
     return fuse
 
 
-@register_method("densefuse-add", "DenseFuse auto-encoder, features fused by addition (bundled weights)",
-                 "Li & Wu: DenseFuse, IEEE Transactions on Image Processing 2019")
-def densefuse_addition(weights: str | None = None, device: str = "cpu") -> FuseFn:
-    return _densefuse(addition_rule, weights, device)
+@register_method("densefuse-add", "DenseFuse auto-encoder, features fused by addition (bundled or given weights)",
+                 REFERENCE, takes_weights=True)
+def densefuse_addition(weights: str | None = None, device: str | torch.device = "cpu") -> FuseFn:
+    """DenseFuse with the addition rule; ``weights``: a ``.safetensors`` file (default: bundled)."""
+    return densefuse_method(addition_rule, weights, device)
 
 
-@register_method("densefuse-l1", "DenseFuse auto-encoder, features fused by the l1-norm rule (bundled weights)",
-                 "Li & Wu: DenseFuse, IEEE Transactions on Image Processing 2019")
-def densefuse_l1(weights: str | None = None, device: str = "cpu") -> FuseFn:
-    return _densefuse(l1_norm_rule, weights, device)
+@register_method("densefuse-l1", "DenseFuse auto-encoder, features fused by the l1-norm rule (bundled or given weights)",
+                 REFERENCE, takes_weights=True)
+def densefuse_l1(weights: str | None = None, device: str | torch.device = "cpu") -> FuseFn:
+    """DenseFuse with the l1-norm rule; ``weights``: a ``.safetensors`` file (default: bundled)."""
+    return densefuse_method(l1_norm_rule, weights, device)

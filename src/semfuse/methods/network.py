@@ -10,8 +10,9 @@ from semfuse.models.weights import load_fusion_net
     "semfuse",
     "the paper's multi-scale attention fusion network with bundled or given weights",
     "Wu, Liu, Liu, Fan, Liu: Breaking Free from Fusion Rule, IEEE Signal Processing Letters 2023",
+    takes_weights=True,
 )
-def semfuse_network(weights: str | None = None, device: str = "cpu") -> FuseFn:
+def semfuse_network(weights: str | None = None, device: str | torch.device = "cpu") -> FuseFn:
     """``weights``: a bundled name (``warm-start``) or a ``.safetensors`` file; ``device``: where the network runs."""
     net = load_fusion_net(weights, device)
 
