@@ -29,6 +29,10 @@ _ADVICE = {
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV}
 
 
+class OutputExistsError(SemfuseError):
+    """An output file exists and ``overwrite`` is False (also when another process created it meanwhile)."""
+
+
 class OutputWriteError(SemfuseError):
     """Writing an output file failed (disk full, read-only, no permission, ...); nothing was left under its name.
 
@@ -52,13 +56,13 @@ def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
     """Raise if any of ``paths`` exists and ``overwrite`` is False (checked before any work is done).
 
     Raises:
-        SemfuseError: naming the first existing file.
+        OutputExistsError: naming the first existing file.
     """
     if overwrite:
         return
     for path in paths:
         if Path(path).exists():
-            raise SemfuseError(f"{path} exists; pass --overwrite to replace it or choose another output folder")
+            raise OutputExistsError(f"{path} exists; pass --overwrite to replace it or choose another output folder")
 
 
 def _umask() -> int:
@@ -72,7 +76,8 @@ def _create(temporary: Path, path: Path) -> None:
     try:
         os.link(temporary, path)
     except FileExistsError:
-        raise SemfuseError(f"{path} exists; pass --overwrite to replace it or choose another output folder") from None
+        raise OutputExistsError(f"{path} was created by another process meanwhile; pass --overwrite to replace it "
+                                "or choose another output folder") from None
     except OSError as error:
         if error.errno not in _NO_HARD_LINKS:
             raise
@@ -88,8 +93,8 @@ def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = Fa
     A reader never sees a half-written file, and a failure leaves no temporary file behind.
 
     Raises:
-        SemfuseError: if ``path`` exists and ``overwrite`` is False (also when another process created it while
-            this one was writing).
+        OutputExistsError: if ``path`` exists and ``overwrite`` is False (also when another process created it
+            while this one was writing).
         OutputWriteError: if the operating system refuses the write (the error names the path and the cause).
     """
     path = Path(path)
