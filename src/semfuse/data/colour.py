@@ -14,9 +14,11 @@ to float precision. Fusion acts on Y only; Cb and Cr of the visible image are pu
 import torch
 from torch import Tensor
 
+BT601_LUMA = (0.299, 0.587, 0.114)  # weights of R, G, B in the luminance Y
+
 _RGB_TO_YCBCR = torch.tensor(
     [
-        [0.299, 0.587, 0.114],
+        list(BT601_LUMA),
         [-0.168736, -0.331264, 0.5],
         [0.5, -0.418688, -0.081312],
     ],

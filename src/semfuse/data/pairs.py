@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from semfuse.data.colour import BT601_LUMA
 from semfuse.data.io import ImageReadError, list_images, read_image, read_label
 
 _VISIBLE_DIRS = ("vi", "vis", "visible")
@@ -124,7 +125,8 @@ def _read_mfnet(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _as_grey(array: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         return array
-    return (0.299 * array[..., 0] + 0.587 * array[..., 1] + 0.114 * array[..., 2]).astype(np.float32)
+    red, green, blue = BT601_LUMA
+    return (red * array[..., 0] + green * array[..., 1] + blue * array[..., 2]).astype(np.float32)
 
 
 def load_pair(pair: Pair) -> dict:

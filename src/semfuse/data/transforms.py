@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-IGNORE_INDEX = 255
+from semfuse.constants import IGNORE_INDEX
+from semfuse.data.colour import BT601_LUMA
+
 IMAGE_KEYS = ("ir", "vis", "image")  # the image tensors a sample may hold; all share the label's geometry
 
 
@@ -87,7 +89,8 @@ def random_photometric(sample: dict, generator: torch.Generator) -> dict:
         if _maybe(generator):
             image = image * _uniform(generator, 0.5, 1.5)
         if key == "vis" and _maybe(generator):
-            grey = (0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])[None]
+            red, green, blue = BT601_LUMA
+            grey = (red * image[0] + green * image[1] + blue * image[2])[None]
             image = grey + (image - grey) * _uniform(generator, 0.5, 1.5)
         out[key] = image.clamp(0.0, 1.0)
     return out

@@ -3,6 +3,8 @@
 import torch
 from torch import Tensor
 
+from semfuse.metrics.correlation import row_correlation
+
 CORRELATION_MODES = ("image", "batch")
 CORRELATION_EPS = 1e-6
 REGULARISER_FLOOR = 1e-3
@@ -11,8 +13,9 @@ REGULARISER_FLOOR = 1e-3
 def pearson_correlation(x: Tensor, y: Tensor, per_image: bool = True, eps: float = CORRELATION_EPS) -> Tensor:
     """Pearson correlation of ``x`` and ``y``.
 
-    ``corr = Σ(x − x̄)(y − ȳ) / sqrt(Σ(x − x̄)² · Σ(y − ȳ)² + eps)``; ``eps`` keeps a constant image (zero variance)
-    from dividing by zero: its correlation is then 0 instead of NaN.
+    The metric's formula (:func:`semfuse.metrics.correlation.row_correlation`) in the inputs' dtype, with ``eps``
+    under the square root: ``corr = Σ(x − x̄)(y − ȳ) / sqrt(Σ(x − x̄)² · Σ(y − ȳ)² + eps)``. ``eps`` keeps a constant
+    image (zero variance) from dividing by zero: its correlation is then 0 instead of NaN.
 
     Args:
         x, y: tensors of one shape (B, C, H, W).
@@ -26,10 +29,11 @@ def pearson_correlation(x: Tensor, y: Tensor, per_image: bool = True, eps: float
     if x.shape != y.shape or x.dim() != 4:
         raise ValueError(f"pearson_correlation expects two (B, C, H, W) tensors of one shape, got "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
-    x = x.flatten(1) if per_image else x.reshape(1, -1)  # (B, C*H*W) or (1, B*C*H*W)
-    y = y.flatten(1) if per_image else y.reshape(1, -1)
-    x, y = x - x.mean(dim=1, keepdim=True), y - y.mean(dim=1, keepdim=True)
-    correlation = (x * y).sum(dim=1) / torch.sqrt((x * x).sum(dim=1) * (y * y).sum(dim=1) + eps)
+    if per_image:
+        x, y = x.flatten(1), y.flatten(1)  # (B, C*H*W)
+    else:
+        x, y = x.reshape(1, -1), y.reshape(1, -1)  # (1, B*C*H*W)
+    correlation = row_correlation(x, y, eps)
     return correlation if per_image else correlation[0]
 
 

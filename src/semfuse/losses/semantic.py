@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-IGNORE_INDEX = 255
+from semfuse.constants import IGNORE_INDEX
 
 
 def exclude_classes(label: Tensor, excluded: tuple[int, ...] | list[int], ignore_index: int = IGNORE_INDEX) -> Tensor:

@@ -1,8 +1,39 @@
-"""Correlation metrics: the correlation coefficient (CC) and the sum of the correlations of differences (SCD)."""
+"""Correlation metrics: the correlation coefficient (CC) and the sum of the correlations of differences (SCD).
 
+:func:`row_correlation` is the one Pearson formula in semfuse: the metrics here and the correlation regulariser
+(:mod:`semfuse.losses.correlation`) build on it.
+"""
+
+import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import as_float64, check_grey_images
+
+
+def row_correlation(x: Tensor, y: Tensor, eps: float = 0.0) -> Tensor:
+    r"""Pearson correlation of each row of ``x`` with the same row of ``y``, in their dtype; differentiable.
+
+    corr = \sum (x - \bar x)(y - \bar y) / \sqrt{ \sum (x - \bar x)^2 \sum (y - \bar y)^2 + eps }.
+    With ``eps = 0`` a constant row gives NaN (MATLAB ``corr2``); ``eps > 0`` makes it 0 instead (the loss's guard).
+
+    Args:
+        x: tensor of shape (N, D), N rows of D values.
+        y: tensor of the same shape.
+        eps: added under the square root.
+
+    Returns:
+        Tensor of shape (N,).
+
+    Example:
+        >>> row_correlation(torch.tensor([[1.0, 2.0, 4.0]]), torch.tensor([[2.0, 4.0, 8.0]]))
+        tensor([1.])
+    """
+    if x.dim() != 2 or x.shape != y.shape:
+        raise ValueError(f"row_correlation expects two (N, D) tensors of one shape, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
+    x = x - x.mean(dim=1, keepdim=True)
+    y = y - y.mean(dim=1, keepdim=True)
+    return (x * y).sum(dim=1) / torch.sqrt((x * x).sum(dim=1) * (y * y).sum(dim=1) + eps)
 
 
 def pearson_correlation(x: Tensor, y: Tensor) -> Tensor:
@@ -24,11 +55,7 @@ def pearson_correlation(x: Tensor, y: Tensor) -> Tensor:
         tensor([-1.], dtype=torch.float64)
     """
     check_grey_images("pearson_correlation", x=x, y=y)
-    x = as_float64(x).flatten(1)
-    y = as_float64(y).flatten(1)
-    x = x - x.mean(dim=1, keepdim=True)
-    y = y - y.mean(dim=1, keepdim=True)
-    return (x * y).sum(dim=1) / (x.square().sum(dim=1) * y.square().sum(dim=1)).sqrt()
+    return row_correlation(as_float64(x).flatten(1), as_float64(y).flatten(1))  # (B, H*W) rows
 
 
 def correlation_coefficient(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
