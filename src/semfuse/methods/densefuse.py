@@ -52,7 +52,8 @@ def densefuse_addition(weights: str | None = None, device: str | torch.device = 
     return densefuse_method(addition_rule, weights, device)
 
 
-@register_method("densefuse-l1", "DenseFuse auto-encoder, features fused by the l1-norm rule (bundled or given weights)",
+@register_method("densefuse-l1",
+                 "DenseFuse auto-encoder, features fused by the l1-norm rule (bundled or given weights)",
                  REFERENCE, takes_weights=True)
 def densefuse_l1(weights: str | None = None, device: str | torch.device = "cpu") -> FuseFn:
     """DenseFuse with the l1-norm rule; ``weights``: a ``.safetensors`` file (default: bundled)."""

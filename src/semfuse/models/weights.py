@@ -99,7 +99,8 @@ def save_network(kind: str, net: nn.Module, config: Any, path: str | Path, info:
     """
     network = _network_kind(kind)
     if not isinstance(config, network.config_class):
-        raise TypeError(f"a {kind} network is saved with a {network.config_class.__name__}, got {type(config).__name__}")
+        expected, received = network.config_class.__name__, type(config).__name__
+        raise TypeError(f"a {kind} network is saved with a {expected}, got {received}")
     return save_module(net, path, {**(info or {}), config_key(kind): json.dumps(config.to_dict())})
 
 
@@ -131,7 +132,9 @@ def _stored_config(kind: str, path: Path, metadata: dict[str, str]) -> Any:
         if hasattr(config, "validate"):
             config.validate()
     except (TypeError, ValueError) as error:
-        raise SemfuseError(f"{path} has an unusable {kind} config ({error}); retrain with '{network.trained_by}'") from None
+        raise SemfuseError(
+            f"{path} has an unusable {kind} config ({error}); retrain with '{network.trained_by}'"
+        ) from None
     return config
 
 
