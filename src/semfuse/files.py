@@ -133,11 +133,23 @@ def _remove(temporary: Path | None) -> None:
 def atomic_write_text(path: Path, text: str, overwrite: bool = False) -> Path:
     """Write ``text`` (UTF-8, '\\n' line ends) to ``path`` atomically; see :func:`atomic_write`.
 
-    Characters that are not valid Unicode (file names in another encoding, kept by Python as surrogates) are
-    written as backslash escapes such as ``\\xe9``, so the file is always valid UTF-8.
+    Bytes of file names that are not UTF-8 (kept by Python as surrogates) are written as backslash escapes, e.g.
+    ``caf\\xe9`` for the Latin-1 name ``café``, so the file is always valid UTF-8.
     """
     return atomic_write(
-        path,
-        lambda temporary: temporary.write_text(text, encoding="utf-8", errors="backslashreplace", newline="\n"),
+        path, lambda temporary: temporary.write_text(_escape_surrogates(text), encoding="utf-8", newline="\n"),
         overwrite,
     )
+
+
+def _escape_surrogates(text: str) -> str:
+    """``text`` with each surrogate as a backslash escape: an undecodable byte 0xE9 (U+DCE9) as ``\\xe9``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join(
+            f"\\x{ord(char) - 0xDC00:02x}" if "\udc80" <= char <= "\udcff"
+            else f"\\u{ord(char):04x}" if "\ud800" <= char <= "\udfff" else char
+            for char in text
+        )

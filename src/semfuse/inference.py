@@ -17,7 +17,8 @@ from semfuse.data.colour import luminance, restore_colour
 from semfuse.data.io import write_image
 from semfuse.data.pairs import Pair, load_pair
 from semfuse.errors import SemfuseError
-from semfuse.files import refuse_existing
+from semfuse.files import OutputExistsError, OutputWriteError, refuse_existing
+from semfuse.interrupts import summarise_interruption
 from semfuse.methods.registry import FuseFn
 
 logger = logging.getLogger("semfuse.fuse")
@@ -25,10 +26,28 @@ logger = logging.getLogger("semfuse.fuse")
 
 @dataclass
 class FuseSummary:
-    """What a batch fusion did: files written, and a message per pair that failed."""
+    """What a batch fusion did: files written, a message per pair that failed, and outputs that existed already
+    (``skip_existing``)."""
 
     written: list[Path] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in text or (
+        "can't allocate memory" in text)  # CPU tensors: "DefaultCPUAllocator: can't allocate memory"
+
+
+def out_of_memory_message(ir: np.ndarray, error: BaseException) -> str:
+    """One line for a pair too large for the device's memory: its size and the options that help."""
+    height, width = ir.shape[:2]
+    size = f"the {width}x{height} image ({width * height:,} pixels)"
+    skip = f"or skip images this large with --max-pixels {width * height - 1}"
+    if isinstance(error, torch.OutOfMemoryError) or "cuda" in str(error).lower():
+        return f"{size} does not fit in the GPU's memory; fuse it with --device cpu (main memory), {skip}"
+    return f"{size} does not fit in memory; free memory or downscale the pair, {skip}"
 
 
 def fuse_arrays(fuse: FuseFn, ir: np.ndarray, vis: np.ndarray) -> np.ndarray:
@@ -54,23 +73,77 @@ def output_path(out_dir: Path, name: str) -> Path:
 
 
 def fuse_pairs(
-    fuse: FuseFn, pairs: list[Pair], out_dir: str | Path, overwrite: bool = False, progress: bool = True
+    fuse: FuseFn,
+    pairs: list[Pair],
+    out_dir: str | Path,
+    overwrite: bool = False,
+    progress: bool = True,
+    skip_existing: bool = False,
 ) -> FuseSummary:
     """Fuse every pair into ``out_dir/NAME.png``; a failing pair is logged and skipped, the rest go on.
 
+    A pair too large for the device's memory fails with its size and the options that help. Ctrl-C (or SIGTERM)
+    stops with a :class:`KeyboardInterrupt` whose message says how many pairs are done and left; every file
+    written until then is complete.
+
+    Args:
+        skip_existing: leave pairs whose output exists (e.g. from an interrupted run, or written meanwhile by
+            another process) as they are instead of refusing to start.
+
     Raises:
-        SemfuseError: before any work, if outputs exist and ``overwrite`` is False.
+        SemfuseError: before any work, if outputs exist and neither ``overwrite`` nor ``skip_existing`` is set;
+            and when writing fails because of the disk (full, read-only, no permission): the batch stops there.
     """
     out_dir = Path(out_dir)
-    refuse_existing([output_path(out_dir, pair.name) for pair in pairs], overwrite)
-    summary = FuseSummary()
-    for pair in tqdm(pairs, desc="fusing", unit="pair", disable=not progress, dynamic_ncols=True):
-        try:
-            loaded = load_pair(pair)
-            fused = fuse_arrays(fuse, loaded["ir"], loaded["vis"])
-            summary.written.append(write_image(output_path(out_dir, pair.name), fused, overwrite=overwrite))
-        except (SemfuseError, OSError, RuntimeError, ValueError) as error:
-            message = f"{pair.name}: {error}"
-            logger.error("failed, skipped: %s", message)
-            summary.failed.append(message)
+    if overwrite and skip_existing:
+        raise SemfuseError("give --overwrite (redo every pair) or --skip-existing (keep finished pairs), not both")
+    if skip_existing:
+        done = {pair.name for pair in pairs if output_path(out_dir, pair.name).exists()}
+        summary = FuseSummary(skipped=[output_path(out_dir, name) for name in sorted(done)])
+        pairs = [pair for pair in pairs if pair.name not in done]
+        if summary.skipped:
+            logger.info("%d pair(s) already fused in %s, skipped", len(summary.skipped), out_dir)
+    else:
+        refuse_existing([output_path(out_dir, pair.name) for pair in pairs], overwrite)
+        summary = FuseSummary()
+    total = len(pairs) + len(summary.skipped)
+    with summarise_interruption(lambda: len(summary.written) + len(summary.failed) + len(summary.skipped), total,
+                                "pairs", "run again with --skip-existing to finish"):
+        for pair in tqdm(pairs, desc="fusing", unit="pair", disable=not progress, dynamic_ncols=True):
+            _fuse_one(fuse, pair, out_dir, overwrite, skip_existing, summary, total)
     return summary
+
+
+def _fuse_one(fuse: FuseFn, pair: Pair, out_dir: Path, overwrite: bool, skip_existing: bool, summary: FuseSummary,
+              total: int) -> None:
+    """Fuse and write one pair, recording the outcome in ``summary``; raises only for a disk problem."""
+    loaded = None
+    try:
+        loaded = load_pair(pair)
+        fused = fuse_arrays(fuse, loaded["ir"], loaded["vis"])
+        summary.written.append(write_image(output_path(out_dir, pair.name), fused, overwrite=overwrite))
+    except OutputExistsError as error:
+        if not skip_existing:
+            _failed(summary, pair, error)
+        else:
+            summary.skipped.append(output_path(out_dir, pair.name))  # another process fused it meanwhile
+    except OutputWriteError as error:
+        if not error.stops_batch:
+            _failed(summary, pair, error)
+            return
+        done = len(summary.written) + len(summary.skipped)
+        raise SemfuseError(f"{error} (stopped after {done} of {total} pairs; run again with --skip-existing "
+                           "to finish)") from None
+    except (SemfuseError, OSError, RuntimeError, ValueError, MemoryError) as error:
+        if loaded is not None and _is_out_of_memory(error):
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            _failed(summary, pair, out_of_memory_message(loaded["ir"], error))
+        else:
+            _failed(summary, pair, error)
+
+
+def _failed(summary: FuseSummary, pair: Pair, error: BaseException | str) -> None:
+    message = f"{pair.name}: {error}"
+    logger.error("failed, skipped: %s", message)
+    summary.failed.append(message)

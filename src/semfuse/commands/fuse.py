@@ -36,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(warm-start, densefuse) or a .safetensors file (default: the method's bundled weights)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="keep pairs already fused in --out and fuse the rest (finishes an interrupted batch)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(run=run)
 
@@ -97,10 +99,12 @@ def run(args: argparse.Namespace) -> int:
         raise SemfuseError("no pairs to fuse: no infrared and visible files share a name")
 
     fuse = _build_method(args)
-    summary = fuse_pairs(fuse, pairs, out_dir, overwrite=args.overwrite, progress=not args.no_progress)
+    summary = fuse_pairs(fuse, pairs, out_dir, overwrite=args.overwrite, progress=not args.no_progress,
+                         skip_existing=args.skip_existing)
     failed = len(summary.failed) + len(unpaired)
-    logger.info("fused %d of %d pair(s) into %s with %s", len(summary.written), len(pairs) + len(unpaired), out_dir,
-                args.method)
+    kept = f" ({len(summary.skipped)} fused before, kept)" if summary.skipped else ""
+    logger.info("fused %d of %d pair(s) into %s with %s%s", len(summary.written), len(pairs) + len(unpaired), out_dir,
+                args.method, kept)
     if failed:
         logger.error("%d pair(s) not fused:", failed)
         for message in unpaired + summary.failed:

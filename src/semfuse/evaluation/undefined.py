@@ -37,10 +37,10 @@ def explain_nan(name: str, fused: np.ndarray, ir: np.ndarray, vis: np.ndarray) -
     if name == "SCD" and not constant:
         return "fused minus a source is constant (the fused image equals a source): its correlation is undefined"
     if constant:
-        which = " and ".join(constant)
-        verb = "are" if len(constant) > 1 else "is"
+        which = constant[0] if len(constant) == 1 else ", ".join(constant[:-1]) + " and " + constant[-1]
+        images_are = "images are" if len(constant) > 1 else "image is"
         cause = "correlation with a constant image is undefined" if name in _CORRELATIONS else "a ratio is 0/0"
-        return f"the {which} image {verb} constant: {cause}"
+        return f"the {which} {images_are} constant: {cause}"
     return "undefined for these images (a ratio 0/0 inside the metric)"
 
 
