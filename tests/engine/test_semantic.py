@@ -143,11 +143,32 @@ def test_without_warm_start_the_semantic_phase_starts_from_scratch(tmp_path, lab
     assert (tmp_path / "no_ws/semantic/fusion_net.safetensors").exists()
 
 
-def _torchrun(tmp_path, labelled_msrs, name, processes):
+# Runs the semfuse CLI with plain SGD in place of AdamW. AdamW's first step is about lr * sign(gradient), so a
+# gradient near zero whose sign differs by float noise between one and two processes moves a weight by 2 * lr; SGD
+# moves every weight by exactly lr * gradient, so the final weights compare the DDP-averaged gradients themselves.
+_SGD_CLI = """
+import sys
+import torch
+from semfuse.cli import main
+
+
+class PlainSGD(torch.optim.SGD):
+    def __init__(self, params, lr, weight_decay=0.0, **unused):
+        super().__init__(params, lr=lr, weight_decay=weight_decay)
+
+
+torch.optim.AdamW = PlainSGD
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _torchrun_with_sgd(tmp_path, labelled_msrs, name, processes):
+    script = tmp_path / "semfuse_with_sgd.py"
+    script.write_text(_SGD_CLI)
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-            "-m", "semfuse", "train", "--phase", "semantic", "--data", str(labelled_msrs), "--split", "train",
+            str(script), "train", "--phase", "semantic", "--data", str(labelled_msrs), "--split", "train",
             "--run-dir", str(tmp_path / name), "--device", "cpu", "--no-sem", "--no-progress",
-            "semantic.init_fusion=scratch", "semantic.iters=4", "semantic.batch_size=4", "semantic.optim.lr=0.001",
+            "semantic.init_fusion=scratch", "semantic.iters=1", "semantic.batch_size=4", "semantic.optim.lr=0.001",
             "semantic.optim.warmup_iters=0", "data.crop=[48,48]", "checkpoint_every=100", *TINY_MODEL]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
@@ -157,8 +178,18 @@ def _torchrun(tmp_path, labelled_msrs, name, processes):
 
 
 def test_ddp_two_processes_match_one_process_on_the_same_global_batch(tmp_path, labelled_msrs):
-    one, two = _torchrun(tmp_path, labelled_msrs, "one", 1), _torchrun(tmp_path, labelled_msrs, "two", 2)
+    # One SGD step from the same initial weights: update = -lr * (gradient + weight_decay * initial), so the two
+    # runs' updates differ by lr times the difference of their (DDP-averaged) gradients and nothing else.
+    one = _torchrun_with_sgd(tmp_path, labelled_msrs, "one", 1)
+    two = _torchrun_with_sgd(tmp_path, labelled_msrs, "two", 2)
     torch.manual_seed(0)
     initial = build_fusion_net(FusionNetConfig(widths=[8, 16, 16, 24], heads=[2, 4, 4, 8], stem_channels=8)).state_dict()
-    assert max(float((one[k] - initial[k]).abs().max()) for k in one) > 1e-3  # training moved the weights
-    assert all(torch.allclose(one[k], two[k], atol=1e-5, rtol=1e-4) for k in one)
+    update_one = {k: one[k] - initial[k] for k in one}
+    update_two = {k: two[k] - initial[k] for k in one}
+    scale = max(float(update.abs().max()) for update in update_one.values())
+    assert scale > 1e-3  # the step moved the weights
+    # tolerance: float rounding of the gradient sums (about 1e-5 of the largest update here; the biases of layers
+    # the correlation loss is blind to get gradients that are pure rounding); halving the gradients, or a wrong
+    # share of the batch per process, gives differences of the order of the updates themselves
+    for k in one:
+        assert torch.allclose(update_two[k], update_one[k], rtol=1e-3, atol=1e-4 * scale), k
