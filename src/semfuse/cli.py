@@ -16,6 +16,7 @@ from semfuse import __version__
 from semfuse.errors import SemfuseError
 
 COMMANDS = ("demo", "fuse", "methods", "train", "evaluate", "segeval", "export")
+IMAGE_COMMANDS = ("fuse", "train", "evaluate", "segeval")  # commands that read images take --max-pixels
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # read when a library loads
 
 
@@ -82,6 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N",
             help=f"CPU threads for computing (default: the machine's physical cores, here {cores})",
         )
+    from semfuse.data.io import DEFAULT_MAX_PIXELS
+
+    for name in IMAGE_COMMANDS:
+        subparsers.choices[name].add_argument(
+            "--max-pixels",
+            type=positive_int,
+            metavar="N",
+            help=f"refuse images over N pixels (width x height) before decoding them, a guard against decompression "
+            f"bombs (default: {DEFAULT_MAX_PIXELS:,})",
+        )
     return parser
 
 
@@ -90,13 +101,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     apply_threads(args.threads)
+    from semfuse.data.io import set_max_pixels
+    from semfuse.interrupts import sigterm_as_interrupt
+
     try:
-        return int(args.run(args) or 0)
+        set_max_pixels(getattr(args, "max_pixels", None))
+        with sigterm_as_interrupt():  # SIGTERM stops like Ctrl-C: a one-line summary, no half-written file
+            return int(args.run(args) or 0)
     except SemfuseError as error:
         print(f"semfuse {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"semfuse {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interruption:
+        detail = f": {interruption}" if str(interruption) else ""
+        print(f"semfuse {args.command}: interrupted{detail}", file=sys.stderr)
         return 130
 
 

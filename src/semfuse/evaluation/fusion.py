@@ -17,8 +17,10 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from semfuse.data.io import ImageReadError, list_images, read_image, to_uint8
 from semfuse.errors import SemfuseError
+from semfuse.evaluation.undefined import notes_csv, score_triplet
 from semfuse.files import atomic_write_text, refuse_existing
-from semfuse.metrics import FUSION_METRICS, evaluate_triplet, resolve_metric_names
+from semfuse.interrupts import summarise_interruption
+from semfuse.metrics import FUSION_METRICS, resolve_metric_names
 from semfuse.report import (
     metrics_csv,
     plot_cdf,
@@ -68,18 +70,21 @@ class EvaluationResult:
         scores: ``{method: {image stem: {metric: value}}}``.
         problems: one line per skipped file or pair.
         outputs: the files written.
+        notes: ``{method: {image stem: {metric: reason}}}`` for every NaN score.
     """
 
     metrics: tuple[str, ...]
     scores: dict[str, dict[str, dict[str, float]]]
     problems: list[str] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    notes: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 def output_files(out_dir: Path, metrics: Sequence[str]) -> list[Path]:
     """The files :func:`evaluate_methods` writes under ``out_dir``."""
     out_dir = Path(out_dir)
-    tables = [out_dir / "metrics.csv", out_dir / "summary.csv", out_dir / "summary.md", out_dir / RUN_RECORD]
+    tables = [out_dir / "metrics.csv", out_dir / "summary.csv", out_dir / "summary.md", out_dir / "notes.csv",
+              out_dir / RUN_RECORD]
     return tables + [out_dir / "cdf" / f"{name}.{suffix}" for name in metrics for suffix in ("png", "svg")]
 
 
@@ -106,15 +111,21 @@ def _score_methods(
     fused_images: Mapping[str, Mapping[str, Path]],
     metrics: tuple[str, ...],
     progress: bool,
-) -> tuple[dict[str, dict[str, dict[str, float]]], list[str]]:
+) -> tuple[dict[str, dict[str, dict[str, float]]], list[str], dict[str, dict[str, dict[str, str]]]]:
     problems: list[str] = []
     scores: dict[str, dict[str, dict[str, float]]] = {method: {} for method in fused_images}
+    notes: dict[str, dict[str, dict[str, str]]] = {method: {} for method in fused_images}
     stems = sorted(set(ir_images) | set(vis_images))
     for method, images in fused_images.items():
         for stem in sorted(set(images) - set(stems)):
             _report(problems, f"{method}: {images[stem]} has no infrared/visible pair of that name; skipped")
     total = len(stems) * len(fused_images)
-    with logging_redirect_tqdm(), tqdm(total=total, desc="evaluate", unit="image", disable=not progress) as bar:
+    with (
+        logging_redirect_tqdm(),
+        tqdm(total=total, desc="evaluate", unit="image", disable=not progress) as bar,
+        summarise_interruption(lambda: sum(map(len, scores.values())), total, "images",
+                               "nothing was written; run again to score them all"),
+    ):
         for stem in stems:
             if stem not in ir_images or stem not in vis_images:
                 present, missing = ("infrared", "visible") if stem in ir_images else ("visible", "infrared")
@@ -139,11 +150,10 @@ def _score_methods(
                 if fused.shape != ir.shape:
                     _report(problems, f"{method}/{stem}: fused image is {_size(fused)}, sources are {_size(ir)}; skipped")
                     continue
-                try:
-                    scores[method][stem] = evaluate_triplet(fused, ir, vis, names=metrics)
-                except ValueError as error:  # e.g. an image too small for a windowed metric
-                    _report(problems, f"{method}/{stem}: {error}; skipped")
-    return scores, problems
+                scores[method][stem], reasons = score_triplet(fused, ir, vis, metrics)
+                if reasons:
+                    notes[method][stem] = reasons
+    return scores, problems, notes
 
 
 def evaluate_methods(
@@ -160,7 +170,7 @@ def evaluate_methods(
     """Score every method's fused images against the sources and write tables and CDF plots to ``out_dir``.
 
     Writes ``metrics.csv`` (``method,image,<metrics>``), ``summary.csv`` and ``summary.md`` (mean ± std per method,
-    best in bold), ``cdf/<metric>.png`` / ``.svg`` (one curve per method) and ``run.json`` (version, commit, command
+    best in bold), ``notes.csv`` (the reason for every NaN score), ``cdf/<metric>.png`` / ``.svg`` (one curve per method) and ``run.json`` (version, commit, command
     line, folders, weights; read by the HTML report). Existing outputs are refused unless
     ``overwrite``; every file is written atomically.
 
@@ -189,17 +199,19 @@ def evaluate_methods(
     ir_images, vis_images = list_images(ir_dir), list_images(vis_dir)
     fused_images = {method: list_images(folder) for method, folder in fused_dirs.items()}
 
-    scores, problems = _score_methods(ir_images, vis_images, fused_images, names, progress)
+    scores, problems, notes = _score_methods(ir_images, vis_images, fused_images, names, progress)
     if not any(scores.values()):
         raise SemfuseError(f"no fused image could be scored ({len(problems)} problems above); check the folders")
 
     direction = {name: FUSION_METRICS[name].higher_is_better for name in names}
-    summary = summarise(scores, names)
+    with np.errstate(invalid="ignore"):  # the spread of infinite values (PSNR of identical images) is NaN
+        summary = summarise(scores, names)
     out_dir = Path(out_dir)
     outputs = [
         atomic_write_text(targets[0], metrics_csv(scores, names), overwrite),
         atomic_write_text(targets[1], summary_csv(summary, names), overwrite),
         atomic_write_text(targets[2], summary_markdown(summary, names, direction), overwrite),
+        atomic_write_text(targets[3], notes_csv(notes), overwrite),
     ]
     for name in names:
         values = {method: [row[name] for row in images.values()] for method, images in scores.items()}
@@ -208,4 +220,4 @@ def evaluate_methods(
     record = run_record({"ir": ir_dir, "vis": vis_dir}, fused_dirs, weights, command,
                         {"metrics": list(names), "problems": problems})
     outputs.append(write_run_record(out_dir, record, overwrite))
-    return EvaluationResult(names, scores, problems, outputs)
+    return EvaluationResult(names, scores, problems, outputs, notes)
