@@ -46,7 +46,7 @@ def test_bad_configs_fail_with_the_key_named(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("semantic: {correlation: median}\nphase: all\n")
     with pytest.raises(SemfuseError, match="semantic.correlation"):
-        trainer.check_config(load_config(bad))
+        load_config(bad).validate()
     bad.write_text("base: bad.yaml\n")
     with pytest.raises(SemfuseError, match="names itself"):
         load_config(bad)
@@ -54,4 +54,4 @@ def test_bad_configs_fail_with_the_key_named(tmp_path):
     with pytest.raises(SemfuseError, match="not valid YAML"):
         load_config(bad)
     with pytest.raises(SemfuseError, match="excluded_classes"):
-        trainer.check_config(load_config(None, ["phase=all", "semantic.excluded_classes=[12]"]))
+        load_config(None, ["phase=all", "semantic.num_classes=9", "semantic.excluded_classes=[12]"]).validate()

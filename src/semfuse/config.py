@@ -17,6 +17,9 @@ from semfuse.errors import SemfuseError
 from semfuse.models.fusion_net import FusionNetConfig
 
 
+PHASES = ("warm-start", "semantic", "all", "densefuse")
+
+
 @dataclass
 class Source:
     """One set of training pairs: a dataset ``root`` (MSRS or MFNet layout, with ``split``) or ``ir`` + ``vis`` folders."""
@@ -35,9 +38,13 @@ class DataConfig:
     val_sources: list[Source] = field(default_factory=list)  # labelled pairs for validation mIoU (semantic phase)
     crop: list[int] = field(default_factory=lambda: [240, 320])  # crop height, width (authors: 240 x 320)
     scale: list[float] = field(default_factory=lambda: [0.5, 2.0])  # random rescale range before cropping
+    labels: str = "auto"  # auto (label maps if a Label/ folder exists, else boxes/) | masks | boxes | none
+    class_map: str | None = None  # boxes: NAME=ID,... label ids by class name; None = 1..N in classes.txt order
+    #                               (person=2,car=1,bicycle=3 reproduces MSRS's ids)
     hflip: bool = True  # random horizontal flip (pair and label together)
     photometric: bool = False  # random brightness/contrast/saturation per modality (authors' code: on, semantic phase)
     workers: int = 0  # DataLoader worker processes
+    cache: bool = False  # decode every pair once and keep it in memory (fast crops; about 5 MB per 640x480 pair)
 
 
 @dataclass
@@ -61,6 +68,18 @@ class WarmStartConfig:
 
 
 @dataclass
+class SegmenterWarmupConfig:
+    """Optional stage before the joint phase: SegFormer-b0 trained alone on the initial fusion network's fused
+    images (the fusion network frozen, no backward through it), so that L_sem carries a real signal once it
+    starts to drive the fusion. Not in the paper (iters 0); the authors' code starts from a pretrained backbone."""
+
+    iters: int = 0  # 0 = no warm-up (the paper)
+    batch_size: int = 8  # crops per iteration
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=2e-4, warmup_iters=100))
+    head_lr_mult: float = 10.0  # learning-rate factor of the decode head
+
+
+@dataclass
 class SemanticConfig:
     """Phase 2: the fusion network and SegFormer-b0 trained jointly, L_ST = L_sem + lambda * L_reg."""
 
@@ -73,8 +92,12 @@ class SemanticConfig:
     use_reg: bool = True  # False: "w/o L_reg"
     correlation: str = "image"  # image: Pearson per image (default) | batch: one over the batch (authors' code)
     excluded_classes: list[int] = field(default_factory=list)  # classes left out of L_sem, e.g. [1] = "w/o Car"
-    num_classes: int = 9  # MFNet / MSRS: 0 unlabelled, 1 car, 2 person, 3 bike, 4 curve, 5 car stop,
-    #                       6 guardrail, 7 color cone, 8 bump
+    num_classes: int | None = None  # None = from the data: MFNet / MSRS label maps 9 (0 unlabelled, 1 car,
+    #                                 2 person, 3 bike, 4 curve, 5 car stop, 6 guardrail, 7 color cone, 8 bump);
+    #                                 boxes: background + the classes of classes.txt (or the class map's ids)
+    class_weights: str = "none"  # none (the paper) | inverse_sqrt: CE weighted by 1/sqrt(pixel frequency) of the
+    #                              training labels, normalised to mean 1 (helps small, rare classes such as boxes)
+    segmenter_warmup: SegmenterWarmupConfig = field(default_factory=SegmenterWarmupConfig)
     normalisation: str = "imagenet"  # segmenter input: imagenet (mean/std) | none ([0, 1] only, authors' code)
     segmenter_init: str | None = None  # local MiT-b0 / SegFormer-b0 checkpoint; None = from scratch (the paper)
     init_fusion: str | None = None  # fusion weights to start from; None = the warm-start result (phase all) or
@@ -111,6 +134,57 @@ class TrainConfig:
     seed: int = 0  # seeds the weights, the sampling order and the crops
     log_every: int = 10  # iterations between JSONL log lines
     checkpoint_every: int = 500  # iterations between checkpoints (last.pt, plus the final weights)
+
+    def validate(self) -> None:
+        """Reject settings that cannot train, with a message naming the key, before any work starts.
+
+        Raises:
+            SemfuseError: naming the first bad key.
+        """
+        from semfuse.data.pairs import LABEL_KINDS
+        from semfuse.losses.correlation import CORRELATION_MODES
+        from semfuse.losses.semantic import CLASS_WEIGHTINGS
+        from semfuse.losses.warm_start import WARM_START_TARGETS
+
+        semantic = self.semantic
+        if self.phase not in PHASES:
+            raise SemfuseError(f"phase must be one of {', '.join(PHASES)}, not {self.phase!r}")
+        if self.warm_start.rule not in (*WARM_START_TARGETS, "none"):
+            raise SemfuseError(f"warm_start.rule must be avg, max or none, not {self.warm_start.rule!r}")
+        if self.phase == "warm-start" and self.warm_start.rule == "none":
+            raise SemfuseError("warm_start.rule=none skips the warm start; use it with --phase all or semantic")
+        try:
+            self.model.validate()
+        except ValueError as error:
+            raise SemfuseError(f"model: {error}") from None
+        if len(self.data.crop) != 2 or min(self.data.crop) < 1:
+            raise SemfuseError(f"data.crop must be [height, width] in pixels, not {self.data.crop}")
+        if self.data.labels not in LABEL_KINDS:
+            raise SemfuseError(f"data.labels must be one of {', '.join(LABEL_KINDS)}, not {self.data.labels!r}")
+        stages = (("warm_start", self.warm_start), ("semantic", semantic), ("densefuse", self.densefuse))
+        for name, stage in stages:
+            if stage.iters < 1 or stage.batch_size < 1:
+                raise SemfuseError(f"{name}.iters and {name}.batch_size must be at least 1")
+        if semantic.segmenter_warmup.iters < 0 or semantic.segmenter_warmup.batch_size < 1:
+            raise SemfuseError("semantic.segmenter_warmup.iters must be >= 0 and its batch_size >= 1")
+        if self.phase == "all" and semantic.init_fusion is not None:
+            raise SemfuseError("semantic.init_fusion applies to --phase semantic; --phase all starts from its warm start")
+        if self.phase in ("semantic", "all"):
+            if not semantic.use_sem and not semantic.use_reg:
+                raise SemfuseError("semantic.use_sem and semantic.use_reg are both false: nothing would be trained")
+            if semantic.correlation not in CORRELATION_MODES:
+                raise SemfuseError(f"semantic.correlation must be image or batch, not {semantic.correlation!r}")
+        if semantic.val_mode not in ("slide", "whole"):
+            raise SemfuseError(f"semantic.val_mode must be slide or whole, not {semantic.val_mode!r}")
+        if semantic.class_weights not in CLASS_WEIGHTINGS:
+            raise SemfuseError(f"semantic.class_weights must be one of {', '.join(CLASS_WEIGHTINGS)}, "
+                               f"not {semantic.class_weights!r}")
+        if semantic.num_classes is not None:
+            if semantic.num_classes < 2:
+                raise SemfuseError("semantic.num_classes must be at least 2 (or null: from the data)")
+            bad = [k for k in semantic.excluded_classes if not 0 <= k < semantic.num_classes]
+            if bad:
+                raise SemfuseError(f"semantic.excluded_classes {bad} are not class ids 0..{semantic.num_classes - 1}")
 
 
 def _build(cls, data, where: str):

@@ -42,11 +42,10 @@ def _fixed_batch(root):
 
 
 def _phase_loss(run_dir, config, batch):
-    from safetensors.torch import load_file
+    from semfuse.models.segmenter import load_segmenter
 
     fusion_net = load_fusion_net(run_dir / "fusion_net.safetensors")
-    segmenter = Segmenter(config.semantic.num_classes)
-    segmenter.load_state_dict(load_file(str(run_dir / "segmenter.safetensors")))
+    segmenter = load_segmenter(run_dir / "segmenter.safetensors")
     phase = SemanticPhase(fusion_net, segmenter.eval(), config.semantic)
     with torch.no_grad():
         return float(phase(batch)["loss"])

@@ -1,20 +1,21 @@
 """``semfuse train``: train the fusion network: warm start, semantic phase with SegFormer-b0, or both."""
 
 import argparse
+import json
 from pathlib import Path
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train the fusion network (warm start, semantic phase, or both)",
         description="Train the fusion network in the paper's two phases: warm start (L1 to the average or maximum of "
         "the sources) and the semantic phase (jointly with SegFormer-b0 under cross-entropy + lambda * L_reg). Settings come from the defaults, then --config FILE, then the "
-        "options below, then KEY=VALUE overrides (e.g. warm_start.iters=5000 data.crop=[128,128]). The resolved "
+        "options below, then KEY=VALUE overrides, so an override beats an option (e.g. warm_start.iters=5000 data.crop=[128,128]). The resolved "
         "config, a JSONL log, checkpoints (last.pt) and the final fusion_net.safetensors go to the run directory.",
         epilog="examples:\n  semfuse train --phase warm-start --ir ir/ --vis vi/ --run-dir runs/ws\n"
         "  semfuse train --config configs/msrs.yaml                      # both phases on MSRS\n"
-        "  semfuse train --config configs/ablations/no_reg.yaml          # Table II: w/o L_reg\n"
+        "  semfuse train --config configs/ablations/wo_reg.yaml          # Table II: w/o L_reg\n"
         "  semfuse train --config configs/msrs.yaml --exclude-classes 1 2 # Fig. 7: w/o Car&Person\n"
         "  torchrun --nproc_per_node 4 -m semfuse train --config configs/msrs.yaml   # data parallel\n"
         "  semfuse train --config configs/smoke.yaml --resume",
@@ -45,39 +46,41 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args) -> int:
-    from semfuse.config import Source, load_config
-    from semfuse.engine.trainer import fit
+def flag_overrides(args: argparse.Namespace) -> list[str]:
+    """The options given on the command line as ``key=value`` overrides (applied before the user's own)."""
     from semfuse.errors import SemfuseError
 
-    config = load_config(args.config, args.overrides)
     if (args.ir is None) != (args.vis is None):
         raise SemfuseError("give both --ir and --vis, or neither")
     if args.ir is not None and args.data is not None:
         raise SemfuseError("give either --data or --ir and --vis, not both")
+    quoted = json.dumps  # JSON strings and lists are YAML: paths with spaces or colons stay intact
+    overrides = []
     if args.ir is not None:
-        config.data.sources = [Source(ir=str(args.ir), vis=str(args.vis))]
+        overrides.append(f"data.sources=[{{ir: {quoted(str(args.ir))}, vis: {quoted(str(args.vis))}}}]")
     elif args.data is not None:
-        config.data.sources = [Source(root=str(args.data), split=args.split)]
+        overrides.append(f"data.sources=[{{root: {quoted(str(args.data))}, split: {quoted(args.split)}}}]")
+    if args.val_data is not None:
+        overrides.append(f"data.val_sources=[{{root: {quoted(str(args.val_data))}, split: {quoted(args.val_split)}}}]")
+    simple = {"phase": args.phase, "warm_start.rule": args.rule, "model.attention": args.attention,
+              "run_dir": quoted(str(args.run_dir)) if args.run_dir else None, "device": args.device}
+    overrides += [f"{key}={value}" for key, value in simple.items() if value is not None]
+    if args.no_reg:
+        overrides.append("semantic.use_reg=false")
+    if args.no_sem:
+        overrides.append("semantic.use_sem=false")
+    if args.exclude_classes:
+        overrides.append(f"semantic.excluded_classes={quoted(list(args.exclude_classes))}")
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from semfuse.config import load_config
+    from semfuse.engine.trainer import fit
+    from semfuse.errors import SemfuseError
+
+    config = load_config(args.config, flag_overrides(args) + args.overrides)
     if not config.data.sources:
         raise SemfuseError("no training data: give --ir and --vis, --data, or a config with data.sources")
-    if args.phase:
-        config.phase = args.phase
-    if args.rule:
-        config.warm_start.rule = args.rule
-    if args.attention:
-        config.model.attention = args.attention
-    if args.no_reg:
-        config.semantic.use_reg = False
-    if args.no_sem:
-        config.semantic.use_sem = False
-    if args.exclude_classes:
-        config.semantic.excluded_classes = list(args.exclude_classes)
-    if args.val_data is not None:
-        config.data.val_sources = [Source(root=str(args.val_data), split=args.val_split)]
-    if args.run_dir:
-        config.run_dir = str(args.run_dir)
-    if args.device:
-        config.device = args.device
     fit(config, resume=args.resume, progress=not args.no_progress)
     return 0

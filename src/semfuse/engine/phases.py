@@ -3,6 +3,12 @@
 * :class:`WarmStartPhase` (paper eq. 1): the fusion network alone, ``L_WS = |N_F(ir, vis_Y) − rule(ir, vis_Y)|``.
 * :class:`SemanticPhase` (paper eq. 2): ``L_ST = L_sem(N_S(rgb(N_F(ir, vis_Y))), label) + λ L_reg``, where rgb()
   puts the visible chroma back on the fused luminance. Each ablation switch removes exactly what it names.
+* :class:`SegmenterWarmupPhase` (optional, before the joint phase): N_S alone on the frozen N_F's fused images.
+* :class:`SegmentationPhase`: N_S alone on one method's fused images (the segmentation protocol).
+* :class:`ReconstructionPhase`: the DenseFuse baseline's auto-encoder.
+
+Every phase is a module with ``forward(batch) -> {"loss", ...}``, ``parameter_groups()`` (each group with its
+``lr_mult``) and ``checkpoint_modules()``.
 """
 
 import torch
@@ -28,7 +34,7 @@ class WarmStartPhase(nn.Module):
         loss = warm_start_loss(self.fusion_net(ir, vis_y), ir, vis_y, self.rule)
         return {"loss": loss, "l1": loss.detach()}
 
-    def parameter_groups(self, lr: float) -> list[dict]:
+    def parameter_groups(self) -> list[dict]:
         return [{"params": list(self.fusion_net.parameters()), "lr_mult": 1.0}]
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
@@ -41,11 +47,13 @@ class SemanticPhase(nn.Module):
     With ``use_sem=False`` there is no segmenter: the fusion network learns from ``λ L_reg`` alone.
     """
 
-    def __init__(self, fusion_net: nn.Module, segmenter: nn.Module | None, config: SemanticConfig):
+    def __init__(self, fusion_net: nn.Module, segmenter: nn.Module | None, config: SemanticConfig,
+                 class_weight: Tensor | None = None):
         super().__init__()
         if not config.use_sem and not config.use_reg:
             raise ValueError("the semantic phase needs L_sem or L_reg; both are switched off")
         self.fusion_net, self.segmenter, self.config = fusion_net, segmenter, config
+        self.register_buffer("class_weight", class_weight, persistent=False)
 
     def fuse(self, batch: dict) -> tuple[Tensor, Tensor, Tensor]:
         """(fused luminance, visible luminance, fused RGB) for a batch."""
@@ -60,13 +68,14 @@ class SemanticPhase(nn.Module):
         losses = {"reg": reg.detach()}
         total = config.reg_weight * reg if config.use_reg else None
         if config.use_sem:
-            sem = semantic_loss(self.segmenter(fused_rgb), batch["label"], config.excluded_classes)
+            sem = semantic_loss(self.segmenter(fused_rgb), batch["label"], config.excluded_classes,
+                                weight=self.class_weight)
             losses["sem"] = sem.detach()
             total = sem if total is None else sem + total
         losses["loss"] = total
         return losses
 
-    def parameter_groups(self, lr: float) -> list[dict]:
+    def parameter_groups(self) -> list[dict]:
         groups = [{"params": list(self.fusion_net.parameters()), "lr_mult": 1.0}]
         if self.segmenter is not None:
             groups += [
@@ -94,7 +103,7 @@ class ReconstructionPhase(nn.Module):
         images = torch.cat([batch["ir"], luminance(batch["vis"])])  # (2B, 1, H, W)
         return {"loss": reconstruction_loss(self.autoencoder(images), images, self.ssim_weight)}
 
-    def parameter_groups(self, lr: float) -> list[dict]:
+    def parameter_groups(self) -> list[dict]:
         return [{"params": list(self.autoencoder.parameters()), "lr_mult": 1.0}]
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
@@ -105,14 +114,15 @@ class SegmentationPhase(nn.Module):
     """The segmentation protocol: SegFormer-b0 alone on one method's fused RGB images, ``L = CE``:
     ``forward(batch) -> {"loss"}`` with ``batch["image"]`` (B, 3, H, W) and ``batch["label"]`` (B, H, W)."""
 
-    def __init__(self, segmenter: nn.Module, head_lr_mult: float):
+    def __init__(self, segmenter: nn.Module, head_lr_mult: float, class_weight: Tensor | None = None):
         super().__init__()
         self.segmenter, self.head_lr_mult = segmenter, head_lr_mult
+        self.register_buffer("class_weight", class_weight, persistent=False)
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        return {"loss": semantic_loss(self.segmenter(batch["image"]), batch["label"])}
+        return {"loss": semantic_loss(self.segmenter(batch["image"]), batch["label"], weight=self.class_weight)}
 
-    def parameter_groups(self, lr: float) -> list[dict]:
+    def parameter_groups(self) -> list[dict]:
         return [{"params": self.segmenter.backbone_parameters(), "lr_mult": 1.0},
                 {"params": self.segmenter.head_parameters(), "lr_mult": self.head_lr_mult}]
 
@@ -120,7 +130,27 @@ class SegmentationPhase(nn.Module):
         return {"segmenter": self.segmenter}
 
 
+class SegmenterWarmupPhase(SegmentationPhase):
+    """SegFormer-b0 alone on the fused images of a frozen fusion network (no gradient reaches it), before the joint
+    phase: ``forward(batch) -> {"loss"}`` with ``batch["ir"]`` and ``batch["vis"]`` as in the semantic phase."""
+
+    def __init__(self, fusion_net: nn.Module, segmenter: nn.Module, head_lr_mult: float,
+                 class_weight: Tensor | None = None):
+        super().__init__(segmenter, head_lr_mult, class_weight)
+        self.fusion_net = fusion_net.requires_grad_(False)
+
+    def forward(self, batch: dict) -> dict[str, Tensor]:
+        with torch.no_grad():
+            fused_rgb = restore_colour(self.fusion_net(batch["ir"], luminance(batch["vis"])), batch["vis"])
+        return super().forward({"image": fused_rgb, "label": batch["label"]})
+
+    def train(self, mode: bool = True) -> "SegmenterWarmupPhase":
+        super().train(mode)
+        self.fusion_net.eval()  # frozen: its normalisation layers keep their statistics
+        return self
+
+
 def build_optimizer(phase: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW over the phase's parameter groups; each group keeps its ``lr_mult`` for the schedule."""
-    groups = [{**group, "lr": lr * group["lr_mult"]} for group in phase.parameter_groups(lr)]
+    groups = [{**group, "lr": lr * group["lr_mult"]} for group in phase.parameter_groups()]
     return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)

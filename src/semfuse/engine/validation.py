@@ -8,11 +8,7 @@ from tqdm import tqdm
 
 from semfuse.data.colour import luminance, restore_colour
 from semfuse.data.datasets import PairedDataset
-from semfuse.metrics.segmentation import (
-    MFNET_CLASSES,
-    confusion_matrix,
-    segmentation_scores,
-)
+from semfuse.metrics.segmentation import confusion_matrix, segmentation_scores
 
 
 def _window_starts(size: int, crop: int, stride: int) -> list[int]:
@@ -45,13 +41,15 @@ def sliding_window_logits(segmenter: nn.Module, rgb: Tensor, crop: tuple[int, in
 def score_segmenter(
     segmenter: nn.Module,
     samples: Iterable[tuple[Tensor, Tensor]],
-    num_classes: int,
+    class_names: tuple[str, ...],
     mode: str = "slide",
     crop: tuple[int, int] = (240, 320),
     stride: tuple[int, int] = (120, 160),
 ) -> dict:
     """Acc/IoU per class, mAcc and mIoU (:func:`semfuse.metrics.segmentation.segmentation_scores`) of ``segmenter``
-    over ``(rgb (1, 3, H, W), label (1, H, W))`` samples, whole-image or sliding-window; eval mode, then restored."""
+    over ``(rgb (1, 3, H, W), label (1, H, W))`` samples, whole-image or sliding-window; eval mode, then restored.
+    ``class_names[i]`` names label id i."""
+    num_classes = len(class_names)
     training = segmenter.training
     segmenter.eval()
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
@@ -59,16 +57,15 @@ def score_segmenter(
         logits = segmenter(rgb) if mode == "whole" else sliding_window_logits(segmenter, rgb, crop, stride)
         confusion += confusion_matrix(logits.argmax(dim=1).cpu(), label, num_classes)
     segmenter.train(training)
-    names = MFNET_CLASSES if num_classes == len(MFNET_CLASSES) else None
-    return segmentation_scores(confusion, names)
+    return segmentation_scores(confusion, tuple(class_names))
 
 
 @torch.no_grad()
-def evaluate_segmentation(
+def validate_semantic_phase(
     fusion_net: nn.Module,
     segmenter: nn.Module,
     pairs: PairedDataset,
-    num_classes: int,
+    class_names: tuple[str, ...],
     mode: str = "slide",
     crop: tuple[int, int] = (240, 320),
     stride: tuple[int, int] = (120, 160),
@@ -86,6 +83,6 @@ def evaluate_segmentation(
             ir, vis = sample["ir"][None].to(device), sample["vis"][None].to(device)
             yield restore_colour(fusion_net(ir, luminance(vis)), vis), sample["label"][None]
 
-    scores = score_segmenter(segmenter, fused_samples(), num_classes, mode, crop, stride)
+    scores = score_segmenter(segmenter, fused_samples(), class_names, mode, crop, stride)
     fusion_net.train(training)
     return scores

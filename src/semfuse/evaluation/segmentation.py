@@ -152,7 +152,7 @@ def train_and_score_segmenter(name: str, folder: Path, data: ProtocolData, confi
     if stage.segmenter_init:
         load_pretrained(segmenter, stage.segmenter_init)
     segmenter = segmenter.to(device)
-    train_set = FusedImageDataset(train_items, data.classes)
+    train_set = FusedImageDataset(train_items, data.classes, config.data.cache)
     weight = None
     if stage.class_weights != "none":
         weight = class_weights(label_pixel_counts([pair for _, pair in train_items], len(data.classes)),
@@ -190,6 +190,36 @@ def _without_nan(value):
     return None if isinstance(value, float) and np.isnan(value) else value
 
 
+def load_results(scores_json: str | Path) -> tuple[tuple[str, ...], str, dict[str, MethodResult]]:
+    """(classes, test split, ``{method: MethodResult}``) from a ``scores.json`` that :func:`run_segeval` wrote."""
+    payload = json.loads(Path(scores_json).read_text())
+
+    def with_nan(value):
+        if isinstance(value, dict):
+            return {key: with_nan(item) for key, item in value.items()}
+        return float("nan") if value is None else value
+
+    results = {name: MethodResult({int(seed): with_nan(s) for seed, s in entry["seeds"].items()},
+                                  entry["train_images"], entry["test_images"], entry["problems"])
+               for name, entry in payload["methods"].items()}
+    return tuple(payload["classes"]), payload["test_split"], results
+
+
+def write_tables(results: dict[str, MethodResult], classes: tuple[str, ...], test_split: str, seeds: list[int],
+                 out_dir: str | Path, overwrite: bool = False) -> list[Path]:
+    """Write ``table.md``, ``table.csv`` and ``scores.json`` of protocol results into ``out_dir``."""
+    out_dir = Path(out_dir)
+    payload = {"classes": list(classes), "test_split": test_split, "seeds": seeds,
+               "methods": {name: {"mean": _without_nan(r.mean), "std": _without_nan(r.std),
+                                  "seeds": {str(seed): _without_nan(s) for seed, s in r.seeds.items()},
+                                  "train_images": r.train_images, "test_images": r.test_images,
+                                  "problems": r.problems} for name, r in results.items()}}
+    return [atomic_write_text(out_dir / "table.md", segmentation_table_markdown(results, classes, test_split),
+                              overwrite),
+            atomic_write_text(out_dir / "table.csv", segmentation_table_csv(results, classes), overwrite),
+            atomic_write_text(out_dir / "scores.json", json.dumps(payload, indent=2) + "\n", overwrite)]
+
+
 def run_segeval(data: ProtocolData, fused: dict[str, Path], out_dir: str | Path, config: TrainConfig,
                 seeds: list[int] | None = None, overwrite: bool = False,
                 progress: bool = True) -> dict[str, MethodResult]:
@@ -214,12 +244,5 @@ def run_segeval(data: ProtocolData, fused: dict[str, Path], out_dir: str | Path,
             problems += [problem for problem in found if problem not in problems]
             logger.info("%s seed %d: mIoU %.2f%% on %d test images", name, seed, 100 * scores["mIoU"], n_test)
         results[name] = MethodResult(per_seed, counts[0], counts[1], problems)
-    atomic_write_text(targets[0], segmentation_table_markdown(results, data.classes, data.test_split), overwrite)
-    atomic_write_text(targets[1], segmentation_table_csv(results, data.classes), overwrite)
-    payload = {"classes": list(data.classes), "test_split": data.test_split, "seeds": seeds,
-               "methods": {name: {"mean": _without_nan(r.mean), "std": _without_nan(r.std),
-                                  "seeds": {str(seed): _without_nan(s) for seed, s in r.seeds.items()},
-                                  "train_images": r.train_images, "test_images": r.test_images,
-                                  "problems": r.problems} for name, r in results.items()}}
-    atomic_write_text(targets[2], json.dumps(payload, indent=2) + "\n", overwrite)
+    write_tables(results, data.classes, data.test_split, seeds, out_dir, overwrite)
     return results

@@ -6,6 +6,7 @@ SegFormer's own preprocessing) or ``none`` (only the [0, 1] scaling, as the auth
 Output: logits (B, num_classes, H, W), bilinearly up-sampled from SegFormer's 1/4 resolution.
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -68,6 +69,46 @@ class Segmenter(nn.Module):
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         return list(self.segformer.segformer.parameters())
+
+
+SEGMENTER_CONFIG_KEY = "semfuse_segmenter"
+
+
+def save_segmenter(segmenter: Segmenter, class_names: tuple[str, ...], normalisation: str, path: str | Path,
+                   info: dict | None = None) -> Path:
+    """Write a segmenter's weights as ``.safetensors``, atomically, with its classes and normalisation inside."""
+    from semfuse.models.weights import save_module
+
+    config = {"class_names": list(class_names), "normalisation": normalisation}
+    return save_module(segmenter, path, {SEGMENTER_CONFIG_KEY: json.dumps(config), **(info or {})})
+
+
+def segmenter_classes(path: str | Path) -> tuple[str, ...]:
+    """The class names stored in a segmenter weights file."""
+    from semfuse.models.weights import read_metadata
+
+    metadata = read_metadata(path)
+    if SEGMENTER_CONFIG_KEY not in metadata:
+        raise SemfuseError(f"{path} holds no semfuse segmenter; segmenter weights are written by 'semfuse train' "
+                           "as segmenter.safetensors beside the fusion weights")
+    return tuple(json.loads(metadata[SEGMENTER_CONFIG_KEY])["class_names"])
+
+
+def load_segmenter(path: str | Path, device: str | torch.device = "cpu") -> Segmenter:
+    """A segmenter from :func:`save_segmenter`'s file, in eval mode on ``device`` (nothing is unpickled)."""
+    from safetensors.torch import load_file
+
+    from semfuse.models.weights import read_metadata
+
+    names = segmenter_classes(path)
+    config = json.loads(read_metadata(path)[SEGMENTER_CONFIG_KEY])
+    segmenter = Segmenter(len(names), config["normalisation"])
+    try:
+        segmenter.load_state_dict(load_file(str(path)))
+    except RuntimeError as error:
+        raise SemfuseError(f"{path} does not match SegFormer-b0 with {len(names)} classes: "
+                           f"{str(error).splitlines()[0]}") from None
+    return segmenter.to(device).eval()
 
 
 # Hugging Face checkpoints written before transformers 5 (e.g. the published MiT-b0 / SegFormer-b0 files) name the
