@@ -38,6 +38,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--skip-existing", action="store_true",
                         help="keep pairs already fused in --out and fuse the rest (finishes an interrupted batch)")
+    parser.add_argument("--segment", action="store_true",
+                        help="also write the jointly trained segmenter's label maps (OUT/labels/NAME.png, class ids) "
+                        "and colour overlays (OUT/overlays/NAME.png); needs semantic weights")
+    parser.add_argument("--segmenter", type=Path, help="segmenter weights for --segment (default: the one that "
+                        "belongs to --weights)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(run=run)
 
@@ -98,9 +103,25 @@ def run(args: argparse.Namespace) -> int:
     if not pairs:
         raise SemfuseError("no pairs to fuse: no infrared and visible files share a name")
 
+    segmenter = None
+    if args.segment or args.segmenter:
+        from semfuse.segment import segmenter_beside
+
+        if args.method != "semfuse" and args.segmenter is None:
+            raise SemfuseError("--segment needs the semfuse network with semantic weights, or --segmenter FILE")
+        segmenter = args.segmenter if args.segmenter is not None else segmenter_beside(args.weights)
+        if not Path(segmenter).is_file():
+            raise SemfuseError(f"segmenter weights {segmenter} do not exist")
     fuse = _build_method(args)
     summary = fuse_pairs(fuse, pairs, out_dir, overwrite=args.overwrite, progress=not args.no_progress,
                          skip_existing=args.skip_existing)
+    if segmenter is not None:
+        from semfuse.device import resolve_device
+        from semfuse.segment import segment_images
+
+        fused_files = [out_dir / f"{pair.name}.png" for pair in pairs if (out_dir / f"{pair.name}.png").is_file()]
+        summary.failed += segment_images(fused_files, segmenter, out_dir, str(resolve_device(args.device)),
+                                         args.overwrite or args.skip_existing, not args.no_progress)
     failed = len(summary.failed) + len(unpaired)
     kept = f" ({len(summary.skipped)} fused before, kept)" if summary.skipped else ""
     logger.info("fused %d of %d pair(s) into %s with %s%s", len(summary.written), len(pairs) + len(unpaired), out_dir,
