@@ -1,18 +1,15 @@
-"""OMP, K-SVD, the shipped MST-SR dictionary and its learning script, and the max-L1 low-pass rule."""
+"""OMP, the shipped MST-SR dictionary and its card, and the max-L1 low-pass rule (K-SVD: tests/tools/)."""
 
 import hashlib
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from semfuse.methods.classical import learn_dictionary
 from semfuse.methods.classical.dictionary import (
     default_dictionary_path,
     load_dictionary,
 )
-from semfuse.methods.classical.ksvd import ksvd
 from semfuse.methods.classical.omp import orthogonal_matching_pursuit
 from semfuse.methods.classical.sparse import sparse_fuse_lowpass
 
@@ -81,18 +78,6 @@ def test_omp_does_not_depend_on_chunking_and_checks_shapes():
         orthogonal_matching_pursuit(signals, dictionary[:8], 5)
 
 
-def test_ksvd_recovers_a_planted_dictionary():
-    planted = _unit_columns(16, 24, seed=7)
-    signals, _ = _sparse_signals(planted, 1200, 3, seed=8)
-    signals = signals + 0.01 * torch.from_numpy(np.random.default_rng(9).normal(size=signals.shape))
-    initial = signals[torch.from_numpy(np.random.default_rng(10).choice(1200, 24, replace=False))].T
-    result = ksvd(signals, initial, sparsity=3, iterations=25)
-    cosines = (result.dictionary.T @ planted).abs().max(dim=0).values  # best match of each planted atom
-    assert (cosines > 0.95).float().mean() >= 0.8
-    assert result.rmse[-1] < result.rmse[0]
-    torch.testing.assert_close(result.dictionary.norm(dim=0), torch.ones(24, dtype=torch.float64))
-
-
 def test_shipped_dictionary_is_small_unit_norm_zero_mean_and_carded():
     path = default_dictionary_path()
     raw = np.load(path)
@@ -105,36 +90,7 @@ def test_shipped_dictionary_is_small_unit_norm_zero_mean_and_carded():
     assert coherence <= 0.99
     card = path.with_suffix(".md").read_text()
     assert hashlib.sha256(path.read_bytes()).hexdigest() in card
-    assert "python -m semfuse.methods.classical.learn_dictionary" in card and "TNO" in card
-
-
-def _write_pairs(folder, names, seed):
-    rng = np.random.default_rng(seed)
-    for sub in ("ir", "vi"):
-        (folder / sub).mkdir(parents=True)
-    for name in names:
-        Image.fromarray(rng.integers(0, 256, size=(30, 41), dtype=np.uint8)).save(folder / "ir" / name)
-        Image.fromarray(rng.integers(0, 256, size=(30, 41, 3), dtype=np.uint8)).save(folder / "vi" / name)
-
-
-def test_learn_dictionary_end_to_end_is_reproducible(tmp_path):
-    root = tmp_path / "data"
-    _write_pairs(root / "roadscene", ["FLIR_1.png", "FLIR_2.png", "FLIR_3.png"], seed=0)
-    _write_pairs(root / "msrs_unlabeled" / "test", ["00001N.png"], seed=1)
-    (root / "roadscene" / "cddfuse50_subset.txt").write_text("FLIR_2.png\n")
-    outputs = []
-    for run in ("a", "b"):
-        output = tmp_path / run / "dictionary.npy"
-        learn_dictionary.main([
-            "--data-root", str(root), "--output", str(output), "--patches", "400", "--atoms", "64",
-            "--sparsity", "4", "--iterations", "2", "--threads", str(torch.get_num_threads()),
-        ])
-        outputs.append(output)
-    first, second = (np.load(output) for output in outputs)
-    assert first.shape == (64, 64) and np.array_equal(first, second)
-    card = outputs[0].with_suffix(".md").read_text()
-    assert "2 pairs, i.e." in card and "MSRS (`msrs_unlabeled/test/ir`, `.../vi`): 1 pairs" in card
-    assert "--patches 400" in card
+    assert "python -m semfuse.tools.learn_dictionary" in card and "TNO" in card
 
 
 def test_lowpass_rule_keeps_the_more_active_window():

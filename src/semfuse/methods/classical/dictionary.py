@@ -1,6 +1,6 @@
 """The MST-SR dictionary shipped with semfuse: 256 unit-norm atoms for 8x8 patches with their mean removed.
 
-It was learned by :mod:`semfuse.methods.classical.learn_dictionary` (K-SVD) on RoadScene and MSRS patches; the
+It was learned by :mod:`semfuse.tools.learn_dictionary` (K-SVD, offline) on RoadScene and MSRS patches; the
 card next to the file (``data/mst_sr_dictionary.md``) records the data, settings and the command that rebuilds it.
 """
 
@@ -42,5 +42,8 @@ def load_dictionary(source: str | Path | np.ndarray | Tensor | None = None) -> T
         raise ValueError(f"an MST-SR dictionary must have shape ({side}, K) with K >= {side}, got {tuple(atoms.shape)}")
     norms = atoms.norm(dim=0)
     if not torch.isfinite(atoms).all() or (norms == 0).any():
-        raise ValueError("the MST-SR dictionary has a zero or non-finite atom; relearn it with learn_dictionary")
+        raise ValueError(
+            "the MST-SR dictionary has a zero or non-finite atom; "
+            "relearn it with python -m semfuse.tools.learn_dictionary"
+        )
     return atoms / norms

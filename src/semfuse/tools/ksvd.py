@@ -2,7 +2,7 @@
 
 Each iteration alternates:
 
-1. Sparse coding: every signal is coded with exactly ``sparsity`` atoms by OMP (:mod:`.omp`).
+1. Sparse coding: every signal is coded with exactly ``sparsity`` atoms by OMP (:mod:`semfuse.methods.classical.omp`).
 2. Dictionary update, atom by atom: with E_k the residual of the signals that use atom k, computed without atom k,
    the atom and its coefficients become the best rank-1 approximation of E_k (top eigenvector d of E_k^T E_k,
    coefficients E_k d), so the support of the codes is kept. The sign is fixed so that the atom's largest

@@ -2,14 +2,14 @@
 
 Usage (from the repository root, with the shared data folder beside it)::
 
-    python -m semfuse.methods.classical.learn_dictionary --data-root ../shared/data \
+    python -m semfuse.tools.learn_dictionary --data-root ../shared/data \
         --output src/semfuse/methods/classical/data/mst_sr_dictionary.npy
 
 Training data: the RoadScene pairs (``roadscene/{ir,vi}``) except the 50 listed in
 ``roadscene/cddfuse50_subset.txt`` (the RoadScene test set of CDDFuse and later papers), and the MSRS pairs in
 ``msrs_unlabeled/test/{ir,vi}``. TNO, the evaluation set, is never read. Each infrared image and the BT.601
 luminance of each visible image gives the same number of 8x8 patches at uniformly random positions; every patch
-has its mean removed. K-SVD (:mod:`.ksvd`) starts from randomly chosen training patches that are not flat
+has its mean removed. K-SVD (:mod:`semfuse.tools.ksvd`) starts from randomly chosen training patches that are not flat
 (RMS >= 1/255). The dictionary is saved as float32 (64, K) and a Markdown card (same name, ``.md``) records data,
 counts, settings, the RMSE per round and the file's SHA-256. The same command on the same data, seed, thread count
 and library versions gives the same dictionary.
@@ -30,7 +30,7 @@ from semfuse import logger
 from semfuse.data.colour import luminance
 from semfuse.data.io import list_images, read_image
 from semfuse.methods.classical.dictionary import PATCH_SIDE
-from semfuse.methods.classical.ksvd import KsvdResult, ksvd
+from semfuse.tools.ksvd import KsvdResult, ksvd
 
 EXCLUDED_LIST = Path("roadscene") / "cddfuse50_subset.txt"
 TEXTURE_RMS = 1.0 / 255.0  # initial atoms come from patches at least this far from flat
@@ -111,7 +111,7 @@ per image, each with its mean removed (no other filtering), random generator `nu
 
 ## Algorithm
 
-K-SVD (Aharon, Elad & Bruckstein 2006), semfuse's implementation (`semfuse/methods/classical/ksvd.py`):
+K-SVD (Aharon, Elad & Bruckstein 2006), semfuse's implementation (`semfuse/tools/ksvd.py`):
 initial atoms = {args.atoms} training patches drawn at random (same seed) among those with an RMS of at least
 1/255 (a flat patch has no direction), normalised; coding by OMP with exactly
 {args.sparsity} atoms per patch; exact rank-1 atom update; after each round, atoms used by fewer than 4 patches
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (results are deterministic per count)")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    command = "python -m semfuse.methods.classical.learn_dictionary " + " ".join(argv)
+    command = "python -m semfuse.tools.learn_dictionary " + " ".join(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
