@@ -11,9 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from semfuse.methods.registry import FuseFn, register_method
-from semfuse.models.weights import config_key, load_densefuse
-
-DENSEFUSE_CONFIG_KEY = config_key("densefuse")  # kept for engine/trainer.py until it saves with save_densefuse
+from semfuse.models.weights import load_densefuse
 
 FeatureRule = Callable[[Tensor, Tensor], Tensor]
 REFERENCE = "Li & Wu: DenseFuse, IEEE Transactions on Image Processing 2019"
