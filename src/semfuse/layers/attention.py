@@ -21,6 +21,8 @@ keeps the detail.
 
 from collections.abc import Callable
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -29,19 +31,19 @@ def _to_heads(tokens: Tensor, heads: int) -> Tensor:
     return tokens.view(batch, count, heads, channels // heads).transpose(1, 2)  # (B, heads, N, d)
 
 
-def _from_heads(tokens: Tensor, height: int, width: int) -> Tensor:
-    batch, heads, count, depth = tokens.shape
-    merged = tokens.transpose(1, 2).reshape(batch, count, heads * depth)  # (B, N, C)
-    return merged.transpose(1, 2).reshape(batch, heads * depth, height, width)  # (B, C, H, W)
-
-
 def _check_heads(channels: int, heads: int) -> None:
     if heads < 1 or channels % heads:
         raise ValueError(f"attention needs channels divisible by heads; got {channels} channels and {heads} heads")
 
 
 class EfficientSelfAttention(nn.Module):
-    """The paper's self-attention: ``x + x * (Q · Softmax(Kᵀ V / (N sqrt(d))))`` over (N, C) tokens."""
+    """The paper's self-attention: ``x + x * (Q · Softmax(Kᵀ V / (N sqrt(d))))`` over (N, C) tokens.
+
+    Computed without moving the heads around: Q, K, V come from one matrix product with the three weights stacked,
+    the per-head (d, d) contexts are placed on the diagonal of one (C, C) matrix, and ``Q`` times that matrix gives
+    every head's weights in token order at once. On a channels-last input the tokens and the weights are views of
+    the feature map, so the block copies nothing but its LayerNorm and its output.
+    """
 
     def __init__(self, channels: int, heads: int):
         super().__init__()
@@ -53,13 +55,18 @@ class EfficientSelfAttention(nn.Module):
         self.value = nn.Linear(channels, channels, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        _, channels, height, width = x.shape
-        tokens = self.norm(x.flatten(2).transpose(1, 2))  # (B, N, C)
-        q, k, v = (_to_heads(layer(tokens), self.heads) for layer in (self.query, self.key, self.value))
-        depth, count = channels // self.heads, height * width
-        context = (k.transpose(-2, -1) @ v) / (count * depth**0.5)  # (B, heads, d, d)
-        weight = _from_heads(q @ context.softmax(dim=-1), height, width)  # (B, C, H, W)
-        return x + x * weight
+        batch, channels, height, width = x.shape
+        heads, depth, count = self.heads, channels // self.heads, height * width
+        tokens = self.norm(x.permute(0, 2, 3, 1).reshape(batch, count, channels))  # (B, N, C)
+        stacked = torch.cat([self.query.weight, self.key.weight, self.value.weight])  # (3C, C)
+        q, k, v = F.linear(tokens, stacked).split(channels, dim=-1)  # (B, N, C) each
+        k = k.reshape(batch, count, heads, depth).permute(0, 2, 3, 1)  # (B, heads, d, N)
+        v = v.reshape(batch, count, heads, depth).transpose(1, 2)  # (B, heads, N, d)
+        context = ((k @ v) / (count * depth**0.5)).softmax(dim=-1)  # (B, heads, d, d)
+        diagonal = torch.eye(heads, dtype=x.dtype, device=x.device).view(1, heads, 1, heads, 1)
+        mixing = (context.unsqueeze(3) * diagonal).reshape(batch, channels, channels)  # block-diagonal (B, C, C)
+        weight = (q @ mixing).view(batch, height, width, channels).permute(0, 3, 1, 2)  # (B, C, H, W)
+        return torch.addcmul(x, x, weight)
 
 
 class OfficialSelfAttention(nn.Module):

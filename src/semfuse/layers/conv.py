@@ -17,8 +17,8 @@ class DenseBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, growth, 3, padding=1, padding_mode="replicate")
         self.conv2 = nn.Conv2d(in_channels + growth, growth, 3, padding=1, padding_mode="replicate")
         self.fuse = nn.Conv2d(in_channels + 2 * growth, out_channels, 1)
-        self.act_dense = nn.LeakyReLU(0.2)
-        self.act_out = nn.LeakyReLU(0.1)
+        self.act_dense = nn.LeakyReLU(0.2, inplace=True)  # in place on the convolutions' fresh outputs
+        self.act_out = nn.LeakyReLU(0.1, inplace=True)
         self.out_channels = out_channels
 
     def forward(self, x: Tensor) -> Tensor:
@@ -34,9 +34,9 @@ class ConvBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="replicate"),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(out_channels, out_channels, 3, padding=1, padding_mode="replicate"),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(0.2, inplace=True),
         )
         self.out_channels = out_channels
 

@@ -2,6 +2,7 @@
 
 from dataclasses import asdict, dataclass, field
 
+import torch
 from torch import Tensor, nn
 
 from semfuse.layers.attention import ATTENTION_KINDS, get_attention
@@ -33,6 +34,10 @@ class FusionNet(nn.Module):
     """Two unshared encoders, one fusion block per scale, one nest decoder.
 
     ``forward(ir, vis)``: two (B, 1, H, W) luminance tensors in [0, 1], any H and W -> fused (B, 1, H, W) in [0, 1].
+
+    Two execution paths compute the same function: the reference path (the default, PyTorch's usual NCHW layout)
+    and the fast path of :meth:`use_channels_last` (weights and features in channels-last layout, which the CPU's
+    oneDNN convolutions and the attention's token view prefer). They agree to float rounding (about 1e-6).
     """
 
     def __init__(self, encoder_ir: Encoder, encoder_vis: Encoder, fusion_blocks: nn.ModuleList, decoder: NestDecoder):
@@ -41,15 +46,26 @@ class FusionNet(nn.Module):
         self.encoder_vis = encoder_vis
         self.fusion_blocks = fusion_blocks
         self.decoder = decoder
+        self.channels_last = False
+
+    def use_channels_last(self, enabled: bool = True) -> "FusionNet":
+        """Switch to the channels-last fast path (or back to the reference layout); returns the network.
+
+        Only the memory layout of the weights changes: the state dict, its names and values stay the same.
+        """
+        self.channels_last = enabled
+        return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
 
     def forward(self, ir: Tensor, vis: Tensor) -> Tensor:
         if ir.dim() != 4 or ir.shape[1] != 1 or ir.shape != vis.shape:
             raise ValueError(
                 f"FusionNet expects ir and vis of one shape (B, 1, H, W); got {tuple(ir.shape)} and {tuple(vis.shape)}"
             )
+        if self.channels_last:
+            ir, vis = (image.contiguous(memory_format=torch.channels_last) for image in (ir, vis))
         features_ir, features_vis = self.encoder_ir(ir), self.encoder_vis(vis)
         fused = [block(a, b) for block, a, b in zip(self.fusion_blocks, features_ir, features_vis)]
-        return self.decoder(fused)
+        return self.decoder(fused).contiguous()
 
 
 def build_fusion_net(config: FusionNetConfig | None = None) -> FusionNet:
