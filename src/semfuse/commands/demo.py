@@ -10,7 +10,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="fuse the bundled sample pairs and write fused images plus a metrics report",
         description="Fuse the six bundled sample pairs (MSRS, TNO, RoadScene) with the bundled semfuse weights and "
         "with the pixel average, then score both with the metric panel. Writes OUT/fused/<method>/*.png and "
-        "OUT/metrics/ (metrics.csv, summary.csv, summary.md, cdf/*.png|svg) and prints the summary table.",
+        "OUT/metrics/ (metrics.csv, summary.csv, summary.md, cdf/*.png|svg) and OUT/report.html (the HTML comparison "
+        "report), prints the summary table and, last, the path of the report.",
     )
     parser.add_argument("--out", type=Path, default=Path("semfuse-demo"), help="output folder (default: semfuse-demo)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
@@ -30,4 +31,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"metrics: {summary.parent} (metrics.csv per image, summary.csv, summary.md, cdf/ plots)")
     for problem in result.failed:
         print(f"problem: {problem}")
+    print(f"report: {result.report} (open it in a browser)")
     return 1 if result.failed else 0
