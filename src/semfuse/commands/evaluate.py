@@ -65,7 +65,8 @@ def parse_fused(values: list[str], option: str = "--fused") -> dict[str, Path]:
         name, separator, folder = value.partition("=")
         name, folder = name.strip(), folder.strip()
         if not separator or not name or not folder:
-            form, example = ("NAME=FILE", "ours=w.safetensors") if option == "--weights" else ("NAME=DIR", "ours=results/ours")
+            form, example = ("NAME=FILE", "ours=w.safetensors") if option == "--weights" else \
+                ("NAME=DIR", "ours=results/ours")
             raise SemfuseError(f"{option} {value!r} is not {form}; write e.g. {option} {example}")
         if name in folders:
             raise SemfuseError(f"method name {name!r} is given twice in {option}; give each method its own name")

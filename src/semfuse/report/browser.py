@@ -183,7 +183,8 @@ class Chromium:
         """Close the browser and delete its profile."""
         try:
             if self.process.poll() is None:
-                os.write(self._commands, json.dumps({"id": next(self._ids), "method": "Browser.close"}).encode() + b"\0")
+                close = {"id": next(self._ids), "method": "Browser.close"}
+                os.write(self._commands, json.dumps(close).encode() + b"\0")
                 self.process.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             self.process.kill()

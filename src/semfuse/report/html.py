@@ -158,11 +158,14 @@ def _provenance(evaluation: EvaluationFolder | None, segeval: SegevalFolder | No
                             f"<code>{escape(str(record.get('commit') or 'unknown'))}</code>"),
                 ("command", sections.command_line(record.get("command"))),
                 ("run at", escape(str(record.get("created", "not recorded"))))]
-        rows += [(f"input {name}", f"<code>{escape(str(path))}</code>") for name, path in record.get("inputs", {}).items()]
-        rows += [(f"fused: {method}", f"<code>{escape(str(path))}</code>") for method, path in record.get("fused", {}).items()]
+        rows += [(f"input {name}", f"<code>{escape(str(path))}</code>")
+                 for name, path in record.get("inputs", {}).items()]
+        rows += [(f"fused: {method}", f"<code>{escape(str(path))}</code>")
+                 for method, path in record.get("fused", {}).items()]
         blocks.append(f"<h3>{title}: <code>{escape(str(folder.path))}</code></h3>" + sections.definition_list(rows))
         weights = record.get("weights") or {}
-        blocks.append("<h4>Weights</h4>" + ("".join(sections.weights_block(m, weights_info(p)) for m, p in weights.items())
+        listed = "".join(sections.weights_block(method, weights_info(path)) for method, path in weights.items())
+        blocks.append("<h4>Weights</h4>" + (listed
                                             or "<p>No weights recorded for this run (folders of fused images carry "
                                                "none; 'semfuse evaluate --weights NAME=FILE' records them).</p>"))
         problems = record.get("problems") or []

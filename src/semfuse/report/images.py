@@ -57,7 +57,7 @@ def open_as_8bit(path: Path) -> Image.Image:
 
 
 def write_thumbnail(source: Path, target: Path, overwrite: bool) -> tuple[int, int]:
-    """Write a JPEG thumbnail (longest side :data:`THUMBNAIL_SIDE`) of ``source``; returns the source (width, height)."""
+    """Write a JPEG thumbnail (longest side :data:`THUMBNAIL_SIDE`) of ``source``; returns its (width, height)."""
     image = open_as_8bit(source)
     size = image.size
     image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS, reducing_gap=3.0)

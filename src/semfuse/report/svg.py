@@ -91,7 +91,8 @@ def cdf_svg(values_by_method: Mapping[str, Sequence[float]], metric: str, higher
     for tick in nice_ticks(low, high):
         y = y_of(tick)
         parts.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}"/>'
-                     f'<text class="tick" x="{LEFT - 4}" y="{y + 3.5:.1f}" text-anchor="end">{format_tick(tick)}</text>')
+                     f'<text class="tick" x="{LEFT - 4}" y="{y + 3.5:.1f}" text-anchor="end">'
+                     f'{format_tick(tick)}</text>')
     parts.append(f'<text class="label" x="{LEFT + plot_w / 2}" y="{HEIGHT - 6}" text-anchor="middle">'
                  'fraction of image pairs</text>'
                  f'<text class="label" transform="translate(12 {TOP + plot_h / 2}) rotate(-90)" '
