@@ -25,8 +25,11 @@ def _failing_write(code: int):
     return write
 
 
-@pytest.mark.parametrize("code, advice", [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "the file system is read-only"),
-                                          (errno.EACCES, "no permission")], ids=["ENOSPC", "EROFS", "EACCES"])
+@pytest.mark.parametrize(
+    "code, advice",
+    [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "the file system is read-only"), (errno.EACCES, "no permission")],
+    ids=["ENOSPC", "EROFS", "EACCES"],
+)
 def test_a_failed_write_names_path_and_cause_and_leaves_nothing(tmp_path, code, advice):
     target = tmp_path / "out" / "a.png"
     with pytest.raises(OutputWriteError) as error:

@@ -66,7 +66,7 @@ GOOD = {"plain": (64, 48), "one_by_one": (1, 1), "row": (64, 1), "column": (1, 4
         "sixteen": (64, 48), "rotated": (64, 48)}
 
 
-@pytest.mark.parametrize("method", ["average", "semfuse"])
+@pytest.mark.parametrize("method", ["average", pytest.param("semfuse", marks=pytest.mark.slow)])
 def test_fuse_batch_with_hostile_files(hostile_folders, tmp_path, caplog, capsys, method):
     ir, vis, bad = hostile_folders
     out = tmp_path / "out"

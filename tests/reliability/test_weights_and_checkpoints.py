@@ -119,7 +119,8 @@ def test_a_checkpoint_of_an_incompatible_config_names_the_change(tmp_path):
     with pytest.raises(SemfuseError) as error:
         restore_checkpoint(state, {"fusion_net": build_fusion_net(wider)}, tmp_path / "last.pt", current)
     message = str(error.value)
-    assert "does not fit this run's fusion_net" in message and "model.widths: [8, 16, 16, 24] -> [8, 16, 24, 32]" in message
+    assert "does not fit this run's fusion_net" in message
+    assert "model.widths: [8, 16, 16, 24] -> [8, 16, 24, 32]" in message
     assert "run_dir" not in message and "config.yaml" in message and "\n" not in message
     with pytest.raises(SemfuseError, match="has no 'optimizer' state"):
         restore_checkpoint(state, {"optimizer": torch.optim.SGD(net.parameters(), lr=0.1)}, tmp_path / "last.pt")

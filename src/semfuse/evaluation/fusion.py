@@ -170,9 +170,9 @@ def evaluate_methods(
     """Score every method's fused images against the sources and write tables and CDF plots to ``out_dir``.
 
     Writes ``metrics.csv`` (``method,image,<metrics>``), ``summary.csv`` and ``summary.md`` (mean ± std per method,
-    best in bold), ``notes.csv`` (the reason for every NaN score), ``cdf/<metric>.png`` / ``.svg`` (one curve per method) and ``run.json`` (version, commit, command
-    line, folders, weights; read by the HTML report). Existing outputs are refused unless
-    ``overwrite``; every file is written atomically.
+    best in bold), ``notes.csv`` (the reason for every NaN score), ``cdf/<metric>.png`` / ``.svg`` (one curve per
+    method) and ``run.json`` (version, commit, command line, folders, weights; read by the HTML report). Existing
+    outputs are refused unless ``overwrite``; every file is written atomically.
 
     Args:
         ir_dir: folder of infrared images.
