@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 NETWORK_METHODS = ("semfuse-semantic", "semfuse-warm-start", "densefuse-l1")
 CLASSICAL_METHODS = ("average", "max", "gff")
+THREADS_CAP = int(os.environ.get("SEMFUSE_EXPERIMENT_THREADS", "0"))  # 0: each command's own setting
 TABLE_METHODS = ("infrared", "visible", "average", "max", "gff", "densefuse-l1", "semfuse-warm-start",
                  "SeAFusion", "semfuse-semantic")
 
@@ -35,16 +36,50 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def semfuse(*args: str, log_file: Path | None = None, env: dict | None = None) -> None:
-    command = [sys.executable, "-m", "semfuse", *args]
+def semfuse(*args: str, log_file: Path, threads: int = 1, timeout: float | None = None) -> bool:
+    """Run a semfuse command with ``threads`` CPU threads; False when it was stopped at ``timeout`` seconds
+    (SIGTERM: it stops cleanly)."""
+    threads = THREADS_CAP if THREADS_CAP and threads > THREADS_CAP else threads
+    command = [sys.executable, "-m", "semfuse", args[0], "--threads", str(threads), *args[1:]]
     log(" ".join(command))
     started = time.time()
-    with open(log_file, "w") if log_file else open(os.devnull, "w") as sink:
-        result = subprocess.run(command, stdout=sink if log_file else None, stderr=subprocess.STDOUT if log_file else None,
-                                env={**os.environ, **(env or {})}, cwd=REPO)
-    log(f"  -> exit {result.returncode} after {time.time() - started:.0f} s")
-    if result.returncode not in (0, 1):
+    with open(log_file, "w") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO)
+        try:
+            returncode = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            returncode = process.wait()
+            log(f"  -> stopped at the {timeout:.0f} s budget (exit {returncode})")
+            return False
+    log(f"  -> exit {returncode} after {time.time() - started:.0f} s")
+    if returncode not in (0, 1):
         raise SystemExit(f"step failed: {' '.join(args[:2])} (see {log_file})")
+    return True
+
+
+def export_last_checkpoint(run_dir: Path) -> Path:
+    """Weights of a training run stopped early: the fusion network and segmenter of its latest checkpoint."""
+    import torch
+
+    from semfuse.config import TrainConfig, load_config
+    from semfuse.models.fusion_net import build_fusion_net
+    from semfuse.models.segmenter import Segmenter, save_segmenter
+    from semfuse.models.weights import save_fusion_net
+
+    config: TrainConfig = load_config(run_dir / "config.yaml")
+    state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    net = build_fusion_net(config.model)
+    net.load_state_dict(state["fusion_net"])
+    weights = save_fusion_net(net, config.model, run_dir / "fusion_net.safetensors",
+                              info={"phase": "semantic", "iterations": state["iteration"], "stopped_early": True})
+    classes = json.loads((run_dir / "classes.json").read_text()) if (run_dir / "classes.json").exists() else None
+    segmenter = Segmenter(len(state["segmenter"]["segformer.decode_head.classifier.weight"]), "imagenet")
+    segmenter.load_state_dict(state["segmenter"])
+    save_segmenter(segmenter, tuple(classes or ["background", "person", "bicycle", "car"]),
+                   config.semantic.normalisation, run_dir / "segmenter.safetensors")
+    log(f"exported iteration {state['iteration']} of {run_dir} (stopped early)")
+    return weights
 
 
 def train(args, out: Path) -> Path:
@@ -58,8 +93,10 @@ def train(args, out: Path) -> Path:
                       "semantic.val_mode=whole", "log_every=2", "semantic.optim.warmup_iters=1",
                       "semantic.segmenter_warmup.optim.warmup_iters=1", "data.cache=false"]
     overrides += args.train_override
-    semfuse("train", "--config", "configs/msrs_boxes.yaml", "--no-progress", *overrides,
-            log_file=out / "logs" / "train.log")
+    finished = semfuse("train", "--config", "configs/msrs_boxes.yaml", "--no-progress", *overrides,
+                       log_file=out / "logs" / "train.log", threads=2, timeout=args.train_timeout)
+    if not finished:
+        return export_last_checkpoint(run_dir)
     return run_dir / "fusion_net.safetensors"
 
 
@@ -87,13 +124,11 @@ def fuse_all(args, out: Path, semantic_weights: Path) -> dict[str, Path]:
         name, split, options, device = job
         semfuse("fuse", "--ir", str(args.data / split / "ir"), "--vis", str(args.data / split / "vi"),
                 "--out", str(fused / name), "--device", device, "--no-progress", *options,
-                log_file=out / "logs" / f"fuse_{name}_{split}.log", env={"OMP_NUM_THREADS": "2"})
+                log_file=out / "logs" / f"fuse_{name}_{split}.log", threads=2)
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
         list(pool.map(run, jobs))
-    folders = {name: fused / name for name in NETWORK_METHODS + CLASSICAL_METHODS}
-    folders.update(source_folders(args, fused))
-    return folders
+    return {name: fused / name for name in NETWORK_METHODS + CLASSICAL_METHODS}
 
 
 def source_folders(args, fused: Path) -> dict[str, Path]:
@@ -132,7 +167,7 @@ def protocol(args, out: Path, folders: dict[str, Path]) -> None:
         semfuse("segeval", "--data", str(args.data), "--config", "configs/segeval_msrs_boxes.yaml",
                 "--fused", f"{name}={folders[name]}", "--seeds", *map(str, args.seeds), "--out",
                 str(out / "segeval" / name), "--no-progress", *overrides,
-                log_file=out / "logs" / f"segeval_{name}.log", env={"OMP_NUM_THREADS": "1"})
+                log_file=out / "logs" / f"segeval_{name}.log", threads=1, timeout=args.protocol_timeout)
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
         list(pool.map(run, TABLE_METHODS))
@@ -167,7 +202,7 @@ def evaluate(args, out: Path, folders: dict[str, Path]) -> None:
     def run(name):
         semfuse("evaluate", "--ir", str(args.data / "val" / "ir"), "--vis", str(args.data / "val" / "vi"),
                 "--fused", f"{name}={val / name}", "--out", str(out / "metrics" / name), "--no-progress",
-                log_file=out / "logs" / f"evaluate_{name}.log", env={"OMP_NUM_THREADS": "1"})
+                log_file=out / "logs" / f"evaluate_{name}.log", threads=1)
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
         list(pool.map(run, TABLE_METHODS))
@@ -182,7 +217,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=12, help="data workers of the training run")
     parser.add_argument("--protocol-workers", type=int, default=1, help="data workers of each protocol run")
     parser.add_argument("--parallel", type=int, default=9, help="commands run at once (fuse, segeval, evaluate)")
-    parser.add_argument("--steps", nargs="+", default=["train", "fuse", "protocol", "evaluate"])
+    parser.add_argument("--train-timeout", type=float, help="seconds; a longer training run is stopped and its last "
+                        "checkpoint exported")
+    parser.add_argument("--protocol-timeout", type=float, help="seconds; a method's protocol run still going is "
+                        "stopped and left out of the table")
+    parser.add_argument("--steps", nargs="+", default=["train", "fuse", "sources", "evaluate", "protocol"])
     parser.add_argument("--train-override", nargs="*", default=[], help="extra KEY=VALUE for semfuse train")
     parser.add_argument("--protocol-override", nargs="*", default=[], help="extra KEY=VALUE for semfuse segeval")
     parser.add_argument("--quick", action="store_true", help="tiny schedules: a CPU check of the whole chain")
@@ -195,12 +234,14 @@ def main() -> None:
         weights = train(args, out)
     folders = {name: out / "fused" / name for name in TABLE_METHODS}
     if "fuse" in args.steps:
-        folders = fuse_all(args, out, weights)
+        fuse_all(args, out, weights)
+    if "sources" in args.steps:
+        source_folders(args, out / "fused")
+    if "evaluate" in args.steps:
+        evaluate(args, out, folders)
     if "protocol" in args.steps:
         protocol(args, out, folders)
         merge_tables(out)
-    if "evaluate" in args.steps:
-        evaluate(args, out, folders)
     log(f"all steps done in {time.time() - started:.0f} s")
 
 

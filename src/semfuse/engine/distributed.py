@@ -27,10 +27,6 @@ class DistributedContext:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def shard(self, items: list) -> list:
-        """This process's share of a global batch."""
-        return items[self.rank :: self.world_size]
-
 
 def init_distributed(device: torch.device) -> DistributedContext:
     """Join the process group that ``torchrun`` describes in the environment; a single process otherwise."""
