@@ -54,17 +54,40 @@ class EfficientSelfAttention(nn.Module):
         self.key = nn.Linear(channels, channels, bias=False)
         self.value = nn.Linear(channels, channels, bias=False)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Q, K, V of the layer-normalised tokens of x (B, C, H, W): three (B, N, C) views of one product."""
+        batch, channels, height, width = x.shape
+        tokens = self.norm(x.permute(0, 2, 3, 1).reshape(batch, height * width, channels))  # (B, N, C)
+        stacked = torch.cat([self.query.weight, self.key.weight, self.value.weight])  # (3C, C)
+        return F.linear(tokens, stacked).split(channels, dim=-1)
+
+    def context_sum(self, x: Tensor, rows: slice = slice(None), columns: slice = slice(None)) -> Tensor:
+        """``Kᵀ V`` per head summed over the positions ``x[..., rows, columns]`` (Q, K, V computed on all of x):
+        (B, heads, d, d). Sums over disjoint parts of an image add up to the whole image's (see tiling)."""
+        batch, channels, height, width = x.shape
+        _, k, v = self._project(x)
+        k, v = (t.reshape(batch, height, width, channels)[:, rows, columns] for t in (k, v))  # (B, h, w, C)
+        k = k.reshape(batch, -1, self.heads, channels // self.heads).permute(0, 2, 3, 1)  # (B, heads, d, n)
+        v = v.reshape(batch, -1, self.heads, channels // self.heads).transpose(1, 2)  # (B, heads, n, d)
+        return k @ v
+
+    def mixing(self, context_sum: Tensor, count: int) -> Tensor:
+        """The block-diagonal (B, C, C) matrix of the heads' ``Softmax(Kᵀ V / (N sqrt(d)))``, N = ``count``."""
+        batch, heads, depth, _ = context_sum.shape
+        context = (context_sum / (count * depth**0.5)).softmax(dim=-1)  # (B, heads, d, d)
+        diagonal = torch.eye(heads, dtype=context.dtype, device=context.device).view(1, heads, 1, heads, 1)
+        return (context.unsqueeze(3) * diagonal).reshape(batch, heads * depth, heads * depth)
+
+    def forward(self, x: Tensor, mixing: Tensor | None = None) -> Tensor:
+        """``x + x * weight``; ``mixing`` (from :meth:`mixing`) replaces x's own context, e.g. a whole image's
+        context for one tile of it."""
         batch, channels, height, width = x.shape
         heads, depth, count = self.heads, channels // self.heads, height * width
-        tokens = self.norm(x.permute(0, 2, 3, 1).reshape(batch, count, channels))  # (B, N, C)
-        stacked = torch.cat([self.query.weight, self.key.weight, self.value.weight])  # (3C, C)
-        q, k, v = F.linear(tokens, stacked).split(channels, dim=-1)  # (B, N, C) each
-        k = k.reshape(batch, count, heads, depth).permute(0, 2, 3, 1)  # (B, heads, d, N)
-        v = v.reshape(batch, count, heads, depth).transpose(1, 2)  # (B, heads, N, d)
-        context = ((k @ v) / (count * depth**0.5)).softmax(dim=-1)  # (B, heads, d, d)
-        diagonal = torch.eye(heads, dtype=x.dtype, device=x.device).view(1, heads, 1, heads, 1)
-        mixing = (context.unsqueeze(3) * diagonal).reshape(batch, channels, channels)  # block-diagonal (B, C, C)
+        q, k, v = self._project(x)
+        if mixing is None:
+            k = k.reshape(batch, count, heads, depth).permute(0, 2, 3, 1)  # (B, heads, d, N)
+            v = v.reshape(batch, count, heads, depth).transpose(1, 2)  # (B, heads, N, d)
+            mixing = self.mixing(k @ v, count)
         weight = (q @ mixing).view(batch, height, width, channels).permute(0, 3, 1, 2)  # (B, C, H, W)
         return torch.addcmul(x, x, weight)
 

@@ -1,0 +1,132 @@
+"""The fusion network's CPU speed as a fraction of the machine's limit, both measured in the same run.
+
+Reference (the limit): GFLOP/s of a 2048x2048 fp32 matmul and of a 3x3 convolution at each width of the network
+(32, 64, 96, 128 channels in and out, at 640x480 / 2^scale, the better of the NCHW and channels-last layouts), timed
+at the start and at the end of the run; the higher of the two is the reference (so a busy moment lowers the
+network's fraction, never raises it).
+
+Network: the bundled weights, batch 1, ``torch.inference_mode``; ``--warmup`` untimed calls then ``--repeats``
+timed ones (median). The reference path (NCHW) at 640x480, the channels-last fast path at every ``--sizes``;
+onnxruntime (when installed) at 640x480 with the same thread count. GFLOP/s = counted FLOPs
+(``FlopCounterMode``, convolutions and matrix products) / median seconds; fraction = that / the conv reference.
+The largest |fast - reference| output difference is recorded too.
+
+    python benchmarks/speed_limit.py [--threads 2] [--repeats 5] [--out benchmarks/results/speed_limit_cpu.json]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _env import environment, time_calls, write_report  # noqa: E402
+
+from semfuse.cli import physical_cores  # noqa: E402
+from semfuse.models.weights import load_fusion_net  # noqa: E402
+
+CPU = torch.device("cpu")
+
+
+def reference_rates(widths: list[int], warmup: int, repeats: int, side: int = 2048) -> dict:
+    """fp32 GFLOP/s of a matmul and of 3x3 convolutions at the network's widths (best layout per width)."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.rand(side, side, generator=generator), torch.rand(side, side, generator=generator)
+    matmul = time_calls(lambda: a @ b, CPU, warmup, repeats)
+    rows = {"matmul_gflops": 2 * side**3 / matmul["median_s"] / 1e9, "matmul_side": side}
+    total_flops = total_seconds = 0.0
+    for scale, width in enumerate(widths):
+        height, wide = 480 // 2**scale, 640 // 2**scale
+        x = torch.rand(1, width, height, wide, generator=generator)
+        weight = torch.rand(width, width, 3, 3, generator=generator)
+        flops = 2 * width * width * 9 * height * wide
+        layouts = {}
+        for layout, memory_format in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
+            xl, wl = x.contiguous(memory_format=memory_format), weight.contiguous(memory_format=memory_format)
+            timing = time_calls(lambda xl=xl, wl=wl: F.conv2d(xl, wl, padding=1), CPU, warmup, repeats)
+            layouts[layout] = flops / timing["median_s"] / 1e9
+        best = max(layouts.values())
+        rows[f"conv3x3_{width}ch_{wide}x{height}"] = {"gflops_by_layout": layouts, "gflops": best}
+        total_flops, total_seconds = total_flops + flops, total_seconds + flops / best / 1e9
+    rows["conv_gflops"] = total_flops / total_seconds / 1e9
+    return rows
+
+
+def count_flops(net: torch.nn.Module, height: int, width: int) -> float:
+    ir = torch.rand(1, 1, height, width)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        net(ir, ir)
+    return counter.get_total_flops()
+
+
+def onnx_rate(net: torch.nn.Module, threads: int, warmup: int, repeats: int) -> dict | None:
+    """Seconds per 640x480 pair in onnxruntime, or None when onnx/onnxruntime are not installed."""
+    try:
+        import onnxruntime  # noqa: F401
+
+        from semfuse.export import export_onnx, onnx_session
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        path = export_onnx(net, Path(folder) / "semfuse.onnx")
+        session = onnx_session(path, threads=threads)
+        ir = torch.rand(1, 1, 480, 640).numpy()
+        return time_calls(lambda: session.run(["fused"], {"ir": ir, "vis": ir}), CPU, warmup, repeats)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=physical_cores(), help="torch threads (default: physical cores)")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls at 640x480 (3 at larger sizes)")
+    parser.add_argument("--sizes", default="640x480,1280x1024,1920x1080", help="WIDTHxHEIGHT list for the fast path")
+    parser.add_argument("--no-onnx", action="store_true", help="skip onnxruntime")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "speed_limit_cpu.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    net = load_fusion_net("warm-start", "cpu")
+    widths = list(net.encoder_ir.out_channels)
+    first = reference_rates(widths, args.warmup, args.repeats)
+
+    fast = load_fusion_net("warm-start", "cpu").use_channels_last()
+    ir, vis = torch.rand(1, 1, 480, 640), torch.rand(1, 1, 480, 640)
+    with torch.inference_mode():
+        difference = (fast(ir, vis) - net(ir, vis)).abs().max().item()
+        rows = [{"path": "reference (NCHW)", "size": "640x480", "flops": count_flops(net, 480, 640),
+                 "seconds": time_calls(lambda: net(ir, vis), CPU, args.warmup, args.repeats)}]
+        for size in args.sizes.split(","):
+            width, height = (int(side) for side in size.split("x"))
+            a, b = torch.rand(1, 1, height, width), torch.rand(1, 1, height, width)
+            repeats = args.repeats if width * height <= 640 * 480 else min(args.repeats, 3)
+            rows.append({"path": "fast (channels-last)", "size": size, "flops": count_flops(fast, height, width),
+                         "seconds": time_calls(lambda a=a, b=b: fast(a, b), CPU, args.warmup, repeats)})
+    onnx = None if args.no_onnx else onnx_rate(net, args.threads, args.warmup, args.repeats)
+    if onnx is not None:
+        rows.append({"path": "onnxruntime", "size": "640x480", "flops": rows[0]["flops"], "seconds": onnx})
+    last = reference_rates(widths, args.warmup, args.repeats)
+    reference = {"conv_gflops": max(first["conv_gflops"], last["conv_gflops"]),
+                 "matmul_gflops": max(first["matmul_gflops"], last["matmul_gflops"]), "start": first, "end": last}
+    for row in rows:
+        row["gflops"] = row["flops"] / row["seconds"]["median_s"] / 1e9
+        row["fraction_of_conv_reference"] = row["gflops"] / reference["conv_gflops"]
+        row["fraction_of_matmul_reference"] = row["gflops"] / reference["matmul_gflops"]
+    report = {"benchmark": "speed_limit", "device": "cpu", **environment(),
+              "settings": {"threads": args.threads, "warmup": args.warmup, "repeats": args.repeats},
+              "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+              "reference": reference, "max_abs_difference_fast_vs_reference_640x480": difference, "network": rows}
+    write_report(args.out, report)
+    print(f"reference: conv3x3 {reference['conv_gflops']:.0f} GFLOP/s, matmul {reference['matmul_gflops']:.0f} GFLOP/s "
+          f"({args.threads} threads)")
+    for row in rows:
+        print(f"{row['path']:<22} {row['size']:>10}  {row['seconds']['median_s']:7.3f} s  {row['gflops']:6.1f} GFLOP/s"
+              f"  {row['fraction_of_conv_reference']:.2f} of conv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Fusing an image larger than memory allows: overlapping tiles, with the attention still seeing the whole image.
+
+The network's convolutions are local, but its ``efficient`` attention is global: every position is weighted by
+``Softmax(Kᵀ V / N)``, a sum over all N positions of the image. Tiled fusion keeps that exact by running twice:
+
+1. each tile (with ``halo`` pixels of context on each side) goes through the two encoders, and each attention
+   module adds up ``Kᵀ V`` over the tile's own core only; the cores partition the image, so the sums are the whole
+   image's sums (up to how the halo changes the features near the tile border);
+2. each tile goes through the encoders again, the attention uses the whole image's context, the decoder runs, and
+   the tile's core is written into the output.
+
+Only the convolutions' view of the image is cut off at the halo, so the result differs from whole-image fusion
+only where a position's receptive field reaches past its tile's halo; ``benchmarks/fuse_memory.py`` measures the
+difference (it is reported in the README). Memory is that of one tile, whatever the image size. Tiles start at
+multiples of the network's largest stride (8), so every tile pools on the whole image's grid.
+"""
+
+import itertools
+
+import torch
+from torch import Tensor
+
+from semfuse.layers.attention import EfficientSelfAttention, NoAttention, SpatialAttention
+from semfuse.models.fusion_net import FusionNet
+
+LOCAL_KINDS = (NoAttention, SpatialAttention)  # attention computed per position: tiles need nothing else
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _check_tileable(net: FusionNet) -> None:
+    for block in net.fusion_blocks:
+        for module in (block.attend_ir, block.attend_vis):
+            if not isinstance(module, (EfficientSelfAttention, *LOCAL_KINDS)):
+                raise ValueError(
+                    f"tiled fusion supports the efficient, none and spatial attention kinds, not "
+                    f"{type(module).__name__}, whose global statistics are not split over tiles; fuse the whole image"
+                )
+
+
+def tile_grid(height: int, width: int, tile: int, halo: int, stride: int = 8) -> list[tuple[slice, slice, slice, slice]]:
+    """(core rows, core columns, extended rows, extended columns) of every tile, as slices of the image.
+
+    Cores are ``tile`` x ``tile`` (smaller at the bottom and right edges) and partition the image; the extended
+    region adds ``halo`` pixels on each side, clipped at the image border. ``tile`` and ``halo`` are rounded up to
+    multiples of ``stride``.
+    """
+    tile, halo = _round_up(max(tile, stride), stride), _round_up(halo, stride)
+    tiles = []
+    for top, left in itertools.product(range(0, height, tile), range(0, width, tile)):
+        bottom, right = min(top + tile, height), min(left + tile, width)
+        tiles.append((slice(top, bottom), slice(left, right),
+                      slice(max(0, top - halo), min(height, bottom + halo)),
+                      slice(max(0, left - halo), min(width, right + halo))))
+    return tiles
+
+
+def _core_at_scale(core: slice, extended: slice, scale: int) -> slice:
+    """The core's positions inside the extended tile's feature map at stride 2^scale (ceil pooling)."""
+    factor = 2**scale
+    return slice((core.start - extended.start) // factor, -(-(core.stop - extended.start) // factor))
+
+
+def fuse_tiled(net: FusionNet, ir: Tensor, vis: Tensor, tile: int = 1024, halo: int = 64) -> Tensor:
+    """Fuse (B, 1, H, W) ``ir`` and ``vis`` tile by tile with whole-image attention contexts (see the module doc).
+
+    Args:
+        net: the fusion network (attention kind efficient, none or spatial), in eval mode.
+        ir: infrared luminance, (B, 1, H, W) in [0, 1].
+        vis: visible luminance, same shape.
+        tile: side of each tile's core in pixels (rounded up to a multiple of 8).
+        halo: context pixels around each core (rounded up to a multiple of 8).
+
+    Returns:
+        The fused luminance, (B, 1, H, W) float32 in [0, 1]; ``net(ir, vis)`` itself when one tile covers the image.
+
+    Raises:
+        ValueError: for an attention kind with other global statistics (official, channel), or bad shapes.
+    """
+    if ir.dim() != 4 or ir.shape[1] != 1 or ir.shape != vis.shape:
+        raise ValueError(f"fuse_tiled expects ir and vis of one shape (B, 1, H, W); got {tuple(ir.shape)} and "
+                         f"{tuple(vis.shape)}")
+    _check_tileable(net)
+    height, width = ir.shape[-2:]
+    tiles = tile_grid(height, width, tile, halo)
+    if len(tiles) == 1:
+        return net(ir, vis)
+    scales = range(len(net.fusion_blocks))
+    sums: dict[tuple[int, int], Tensor] = {}
+    counts = [0 for _ in scales]
+    global_attention = any(isinstance(module, EfficientSelfAttention) for module in net.modules())
+    for rows, columns, ext_rows, ext_columns in tiles if global_attention else ():  # pass 1: whole-image Kᵀ V
+        features = (net.encoder_ir(ir[..., ext_rows, ext_columns]), net.encoder_vis(vis[..., ext_rows, ext_columns]))
+        for scale in scales:
+            core_rows = _core_at_scale(rows, ext_rows, scale)
+            core_columns = _core_at_scale(columns, ext_columns, scale)
+            block = net.fusion_blocks[scale]
+            for side, module in enumerate((block.attend_ir, block.attend_vis)):
+                if isinstance(module, EfficientSelfAttention):
+                    part = module.context_sum(features[side][scale], core_rows, core_columns)
+                    sums[scale, side] = part if (scale, side) not in sums else sums[scale, side] + part
+            counts[scale] += (core_rows.stop - core_rows.start) * (core_columns.stop - core_columns.start)
+    mixings = {}
+    for scale in scales:
+        block = net.fusion_blocks[scale]
+        modules = (block.attend_ir, block.attend_vis)
+        if (scale, 0) in sums or (scale, 1) in sums:
+            mixings[scale] = tuple(module.mixing(sums[scale, side], counts[scale])
+                                   for side, module in enumerate(modules))
+    fused = torch.empty(ir.shape, dtype=torch.float32, device=ir.device)
+    for rows, columns, ext_rows, ext_columns in tiles:  # pass 2: fuse each tile with the whole image's contexts
+        ir_tile, vis_tile = ir[..., ext_rows, ext_columns], vis[..., ext_rows, ext_columns]
+        if net.channels_last:
+            ir_tile, vis_tile = (t.contiguous(memory_format=torch.channels_last) for t in (ir_tile, vis_tile))
+        features_ir, features_vis = net.encoder_ir(ir_tile), net.encoder_vis(vis_tile)
+        fused_features = [block(a, b, mixings.get(scale))
+                          for scale, (block, a, b) in enumerate(zip(net.fusion_blocks, features_ir, features_vis))]
+        out = net.decoder(fused_features)
+        top, left = rows.start - ext_rows.start, columns.start - ext_columns.start
+        fused[..., rows, columns] = out[..., top : top + rows.stop - rows.start, left : left + columns.stop - columns.start]
+    return fused
