@@ -198,3 +198,19 @@ def test_missing_image_is_reported_by_the_browser(evaluation_dir, tmp_path):
         browser.evaluate("document.querySelector('#gallery').scrollIntoView()")
         browser.wait_until("Array.from(document.querySelectorAll('#pairs img')).every(i => i.complete)", timeout=20)
         assert any("ERR_FILE_NOT_FOUND" in error or "Failed to load" in error for error in browser.errors)
+
+
+def test_evaluate_writes_the_report_with_report(evaluation_dir, tmp_path, capsys):
+    fused = evaluation_dir.parent / "fused"
+    weights = Path(__file__).resolve().parents[2] / "src" / "semfuse" / "weights" / "densefuse.safetensors"
+    argv = ["evaluate", "--ir", str(samples_dir() / "ir"), "--vis", str(samples_dir() / "vi"), "--fused",
+            f"average={fused / 'average'}", "--out", str(tmp_path / "eval"), "--metrics", "EN,SD", "--no-progress",
+            "--report", "--weights", f"average={weights}"]
+    assert main(argv) == 0
+    page = (tmp_path / "eval" / "report.html").read_text()
+    assert "densefuse.safetensors" in page and "<summary>card</summary>" in page  # the weights and their card
+    record = json.loads((tmp_path / "eval" / "run.json").read_text())
+    assert record["weights"] == {"average": str(weights)} and record["metrics"] == ["EN", "SD"]
+    assert record["inputs"]["ir"] == str(samples_dir() / "ir") and record["command"]  # sys.argv: pytest's here
+    assert main(argv) == 2  # the existing report is refused before anything is scored
+    assert "report.html exists" in capsys.readouterr().err
