@@ -92,6 +92,7 @@ def run(args) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         weights=parse_fused(args.weights, "--weights"),
+        workers=getattr(args, "threads", 1),  # one triplet per thread, one torch thread each
     )
     scored = sum(len(images) for images in result.scores.values())
     logger.info("scored %d fused images of %d methods; wrote %s", scored, len(result.scores), args.out)
