@@ -69,3 +69,34 @@ def labelled_msrs(shared_data, tmp_path_factory) -> Path:
             (root / split / "Label").mkdir(exist_ok=True)
             Image.fromarray(label).save(root / split / "Label" / f"{name}.png")
     return root
+
+
+def _unit_columns(rows: int, columns: int, seed: int):
+    import numpy as np
+    import torch
+
+    atoms = torch.from_numpy(np.random.default_rng(seed).normal(size=(rows, columns)))
+    return atoms / atoms.norm(dim=0)
+
+
+def _sparse_signals(dictionary, count: int, sparsity: int, seed: int):
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    supports = np.stack([rng.choice(dictionary.shape[1], sparsity, replace=False) for _ in range(count)])
+    magnitudes = rng.uniform(0.5, 1.5, size=(count, sparsity))
+    values = torch.from_numpy(rng.choice([-1.0, 1.0], size=(count, sparsity)) * magnitudes)
+    supports = torch.from_numpy(supports)
+    codes = torch.zeros(count, dictionary.shape[1], dtype=torch.float64).scatter_(1, supports, values)
+    return codes @ dictionary.T, codes
+
+
+@pytest.fixture(scope="session")
+def sparse_synthesis():
+    """Planted sparse codes for OMP and K-SVD tests: ``unit_columns(rows, columns, seed)`` is a random dictionary
+    with unit-norm float64 columns; ``sparse_signals(dictionary, count, sparsity, seed)`` gives ``count`` signals of
+    ``sparsity`` random atoms with coefficients of magnitude 0.5..1.5, and their codes."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(unit_columns=_unit_columns, sparse_signals=_sparse_signals)

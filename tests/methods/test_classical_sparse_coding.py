@@ -14,22 +14,6 @@ from semfuse.methods.classical.omp import orthogonal_matching_pursuit
 from semfuse.methods.classical.sparse import sparse_fuse_lowpass
 
 
-def _unit_columns(rows: int, columns: int, seed: int) -> torch.Tensor:
-    atoms = torch.from_numpy(np.random.default_rng(seed).normal(size=(rows, columns)))
-    return atoms / atoms.norm(dim=0)
-
-
-def _sparse_signals(dictionary: torch.Tensor, count: int, sparsity: int, seed: int):
-    """``count`` signals of ``sparsity`` random atoms with coefficients of magnitude 0.5..1.5, and their codes."""
-    rng = np.random.default_rng(seed)
-    supports = np.stack([rng.choice(dictionary.shape[1], sparsity, replace=False) for _ in range(count)])
-    magnitudes = rng.uniform(0.5, 1.5, size=(count, sparsity))
-    values = torch.from_numpy(rng.choice([-1.0, 1.0], size=(count, sparsity)) * magnitudes)
-    supports = torch.from_numpy(supports)
-    codes = torch.zeros(count, dictionary.shape[1], dtype=torch.float64).scatter_(1, supports, values)
-    return codes @ dictionary.T, codes
-
-
 def test_omp_on_an_orthonormal_basis_takes_the_largest_projections():
     basis = torch.linalg.qr(torch.from_numpy(np.random.default_rng(0).normal(size=(6, 6))))[0]
     signal = basis @ torch.tensor([0.0, 3.0, 0.0, -5.0, 1.0, 0.0], dtype=torch.float64)
@@ -39,9 +23,9 @@ def test_omp_on_an_orthonormal_basis_takes_the_largest_projections():
     torch.testing.assert_close(codes.residual.norm(), torch.tensor(1.0, dtype=torch.float64))
 
 
-def test_omp_recovers_planted_sparse_codes_and_fits_least_squares():
-    dictionary = _unit_columns(64, 128, seed=1)
-    signals, codes = _sparse_signals(dictionary, 200, 3, seed=2)
+def test_omp_recovers_planted_sparse_codes_and_fits_least_squares(sparse_synthesis):
+    dictionary = sparse_synthesis.unit_columns(64, 128, seed=1)
+    signals, codes = sparse_synthesis.sparse_signals(dictionary, 200, 3, seed=2)
     found = orthogonal_matching_pursuit(signals, dictionary, max_atoms=3)
     recovered = (found.dense(128) - codes).abs().max(dim=1).values < 1e-9
     assert recovered.float().mean() >= 0.95
@@ -52,8 +36,8 @@ def test_omp_recovers_planted_sparse_codes_and_fits_least_squares():
     torch.testing.assert_close(found.residual, signals - found.dense(128) @ dictionary.T, rtol=0, atol=1e-12)
 
 
-def test_omp_stops_at_the_first_atom_count_within_tolerance():
-    dictionary = _unit_columns(16, 40, seed=3)
+def test_omp_stops_at_the_first_atom_count_within_tolerance(sparse_synthesis):
+    dictionary = sparse_synthesis.unit_columns(16, 40, seed=3)
     signals = torch.from_numpy(np.random.default_rng(4).normal(size=(30, 16)))
     signals[0] = 0.0
     tolerance = 0.5
@@ -67,8 +51,8 @@ def test_omp_stops_at_the_first_atom_count_within_tolerance():
         assert (signals[row] - fit).norm() > tolerance  # one atom fewer would not have been enough
 
 
-def test_omp_does_not_depend_on_chunking_and_checks_shapes():
-    dictionary = _unit_columns(16, 32, seed=5)
+def test_omp_does_not_depend_on_chunking_and_checks_shapes(sparse_synthesis):
+    dictionary = sparse_synthesis.unit_columns(16, 32, seed=5)
     signals = torch.from_numpy(np.random.default_rng(6).normal(size=(50, 16)))
     whole = orthogonal_matching_pursuit(signals, dictionary, 5)
     chunked = orthogonal_matching_pursuit(signals, dictionary, 5, chunk_size=7)

@@ -12,25 +12,9 @@ from semfuse.tools import learn_dictionary
 from semfuse.tools.ksvd import ksvd
 
 
-def _unit_columns(rows: int, columns: int, seed: int) -> torch.Tensor:
-    atoms = torch.from_numpy(np.random.default_rng(seed).normal(size=(rows, columns)))
-    return atoms / atoms.norm(dim=0)
-
-
-def _sparse_signals(dictionary: torch.Tensor, count: int, sparsity: int, seed: int):
-    """``count`` signals of ``sparsity`` random atoms with coefficients of magnitude 0.5..1.5, and their codes."""
-    rng = np.random.default_rng(seed)
-    supports = np.stack([rng.choice(dictionary.shape[1], sparsity, replace=False) for _ in range(count)])
-    magnitudes = rng.uniform(0.5, 1.5, size=(count, sparsity))
-    values = torch.from_numpy(rng.choice([-1.0, 1.0], size=(count, sparsity)) * magnitudes)
-    supports = torch.from_numpy(supports)
-    codes = torch.zeros(count, dictionary.shape[1], dtype=torch.float64).scatter_(1, supports, values)
-    return codes @ dictionary.T, codes
-
-
-def test_ksvd_recovers_a_planted_dictionary():
-    planted = _unit_columns(16, 24, seed=7)
-    signals, _ = _sparse_signals(planted, 1200, 3, seed=8)
+def test_ksvd_recovers_a_planted_dictionary(sparse_synthesis):
+    planted = sparse_synthesis.unit_columns(16, 24, seed=7)
+    signals, _ = sparse_synthesis.sparse_signals(planted, 1200, 3, seed=8)
     signals = signals + 0.01 * torch.from_numpy(np.random.default_rng(9).normal(size=signals.shape))
     initial = signals[torch.from_numpy(np.random.default_rng(10).choice(1200, 24, replace=False))].T
     result = ksvd(signals, initial, sparsity=3, iterations=25)
