@@ -105,9 +105,11 @@
       if (!image || !image.dataset.full || image.dataset.loaded) return;
       image.dataset.loaded = "loading";
       const full = new Image();
-      full.onload = function () { image.src = full.src; image.dataset.loaded = "full"; };
-      full.onerror = function () { image.dataset.loaded = "failed"; };
       full.src = image.dataset.full;
+      full.decode().then(function () { /* swap only once decoded: no blank frame */
+        image.src = full.src;
+        image.dataset.loaded = "full";
+      }, function () { image.dataset.loaded = "failed"; });
     });
   };
   Zoom.prototype.point = function (view, event) { /* the image point under the pointer, in fractions */
@@ -217,7 +219,6 @@
       if (row.thumbs[c]) {
         const image = element("img");
         image.loading = "lazy";
-        image.decoding = "async";
         image.draggable = false;
         image.alt = column.label + ", " + row.name;
         image.dataset.full = row.full[c];
