@@ -29,15 +29,16 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
     Example:
         >>> nice_ticks(0.13, 0.92)
-        [0.2, 0.4, 0.6000000000000001, 0.8]
+        [0.2, 0.4, 0.6, 0.8]
     """
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return [low] if math.isfinite(low) else []
     raw = (high - low) / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(factor * magnitude for factor in (1, 2, 5, 10) if factor * magnitude >= raw)
+    ratio = raw / magnitude
+    step = magnitude * (1 if ratio < 1.5 else 2 if ratio < 3 else 5 if ratio < 7 else 10)
     first = math.ceil(low / step - 1e-9)
-    return [tick * step for tick in range(first, int(math.floor(high / step + 1e-9)) + 1)]
+    return [round(tick * step, 12) for tick in range(first, int(math.floor(high / step + 1e-9)) + 1)]
 
 
 def format_tick(value: float) -> str:
