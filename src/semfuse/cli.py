@@ -15,7 +15,7 @@ from pathlib import Path
 from semfuse import __version__
 from semfuse.errors import SemfuseError
 
-COMMANDS = ("demo", "fuse", "methods", "train", "evaluate", "segeval", "export")
+COMMANDS = ("demo", "fuse", "methods", "train", "evaluate", "segeval", "report", "export")
 IMAGE_COMMANDS = ("fuse", "train", "evaluate", "segeval")  # commands that read images take --max-pixels
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # read when a library loads
 
