@@ -39,7 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--report", action="store_true",
-                        help="also write OUT/report.html: Table I, prediction overlays where runs saved them, provenance")
+                        help="also write OUT/report.html: Table I, prediction overlays (where the runs saved "
+                        "predictions), provenance")
     parser.set_defaults(run=run)
 
 
