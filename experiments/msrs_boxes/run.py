@@ -156,37 +156,55 @@ def source_folders(args, fused: Path) -> dict[str, Path]:
     return {name: fused / name for name in ("SeAFusion", "infrared", "visible")}
 
 
-def protocol(args, out: Path, folders: dict[str, Path]) -> None:
+def protocol(args, out: Path, folders: dict[str, Path], started: float) -> None:
+    """One wave per seed, the methods of a wave in parallel; a wave starts only if it can end before the deadline."""
     overrides = [f"device={args.device}", f"data.workers={args.protocol_workers}"]
     if args.quick:
         overrides += ["semantic.iters=3", "semantic.batch_size=2", "data.crop=[64,96]", "semantic.val_mode=whole",
                       "log_every=1", "semantic.optim.warmup_iters=1", "data.cache=false"]
     overrides += args.protocol_override
 
-    def run(name):
+    def run(job):
+        name, seed = job
         semfuse("segeval", "--data", str(args.data), "--config", "configs/segeval_msrs_boxes.yaml",
-                "--fused", f"{name}={folders[name]}", "--seeds", *map(str, args.seeds), "--out",
-                str(out / "segeval" / name), "--no-progress", *overrides,
-                log_file=out / "logs" / f"segeval_{name}.log", threads=1, timeout=args.protocol_timeout)
+                "--fused", f"{name}={folders[name]}", "--seeds", str(seed), "--out",
+                str(out / "segeval" / name / f"seed{seed}"), "--no-progress", *overrides,
+                log_file=out / "logs" / f"segeval_{name}_seed{seed}.log", threads=1)
 
-    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        list(pool.map(run, TABLE_METHODS))
+    wave_time = 0.0
+    for seed in args.seeds:
+        left = args.deadline - (time.time() - started) if args.deadline else None
+        if left is not None and wave_time and left < 1.1 * wave_time:
+            log(f"seed {seed} left out: {left:.0f} s left, a wave takes {wave_time:.0f} s")
+            break
+        wave_started = time.time()
+        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+            list(pool.map(run, [(name, seed) for name in TABLE_METHODS]))
+        wave_time = time.time() - wave_started
 
 
 def merge_tables(out: Path) -> None:
-    """One proxy Table I from the per-method protocol runs."""
-    from semfuse.evaluation.segmentation import load_results, write_tables
+    """One proxy Table I from the per-method, per-seed protocol runs."""
+    from semfuse.evaluation.segmentation import MethodResult, load_results, write_tables
 
-    merged, classes, split, seeds = {}, None, None, []
+    merged, classes, split, seeds = {}, None, None, set()
     for name in TABLE_METHODS:
-        scores = out / "segeval" / name / "scores.json"
-        if not scores.is_file():
+        runs = sorted((out / "segeval" / name).glob("seed*/scores.json"))
+        if not runs:
             log(f"no protocol result for {name}")
             continue
-        classes, split, results = load_results(scores)
-        merged.update(results)
-        seeds = json.loads(scores.read_text())["seeds"]
-    write_tables(merged, classes, split, seeds, out / "segeval", overwrite=True)
+        combined = None
+        for scores in runs:
+            classes, split, results = load_results(scores)
+            result = results[name]
+            seeds |= set(result.seeds)
+            if combined is None:
+                combined = MethodResult(dict(result.seeds), result.train_images, result.test_images,
+                                        list(result.problems))
+            else:
+                combined.seeds.update(result.seeds)
+        merged[name] = combined
+    write_tables(merged, classes, split, sorted(seeds), out / "segeval", overwrite=True)
     log((out / "segeval" / "table.md").read_text())
 
 
@@ -219,8 +237,8 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=9, help="commands run at once (fuse, segeval, evaluate)")
     parser.add_argument("--train-timeout", type=float, help="seconds; a longer training run is stopped and its last "
                         "checkpoint exported")
-    parser.add_argument("--protocol-timeout", type=float, help="seconds; a method's protocol run still going is "
-                        "stopped and left out of the table")
+    parser.add_argument("--deadline", type=float, help="seconds from the start; no protocol wave (one seed of "
+                        "every method) starts that would end later")
     parser.add_argument("--steps", nargs="+", default=["train", "fuse", "sources", "evaluate", "protocol"])
     parser.add_argument("--train-override", nargs="*", default=[], help="extra KEY=VALUE for semfuse train")
     parser.add_argument("--protocol-override", nargs="*", default=[], help="extra KEY=VALUE for semfuse segeval")
@@ -240,7 +258,7 @@ def main() -> None:
     if "evaluate" in args.steps:
         evaluate(args, out, folders)
     if "protocol" in args.steps:
-        protocol(args, out, folders)
+        protocol(args, out, folders, started)
         merge_tables(out)
     log(f"all steps done in {time.time() - started:.0f} s")
 
