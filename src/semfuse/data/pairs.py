@@ -21,7 +21,7 @@ from PIL import Image
 
 from semfuse.data.boxes import BOX_EXTENSIONS, BoxClasses, find_class_list, read_box_label, read_class_list
 from semfuse.data.colour import BT601_LUMA
-from semfuse.data.io import ImageReadError, list_images, read_image, read_label
+from semfuse.data.io import ImageReadError, list_images, open_image, read_image, read_label
 from semfuse.metrics.segmentation import MFNET_CLASSES
 
 _VISIBLE_DIRS = ("vi", "vis", "visible")
@@ -159,7 +159,7 @@ def discover_pairs(root: str | Path, split: str | None = None, labels: str = "au
 
 
 def _read_mfnet(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    image = Image.open(path)
+    image = open_image(path)
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[2] != 4:
         raise ImageReadError(f"{path} has shape {array.shape}; MFNet images are 4-channel PNGs (R, G, B, thermal)")

@@ -38,7 +38,7 @@ from semfuse.data.datasets import (
     label_pixel_counts,
 )
 from semfuse.device import resolve_device
-from semfuse.engine.checkpoint import load_checkpoint, save_checkpoint
+from semfuse.engine.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from semfuse.engine.distributed import (
     DistributedContext,
     barrier,
@@ -145,9 +145,8 @@ def train_phase(
     start, best = 0, None
     if run.resume and (run_dir / "last.pt").exists():
         state = load_checkpoint(run_dir / "last.pt")
-        for module_name, module in phase.checkpoint_modules().items():
-            module.load_state_dict(state[module_name])
-        optimizer.load_state_dict(state["optimizer"])
+        restore_checkpoint(state, {**phase.checkpoint_modules(), "optimizer": optimizer}, run_dir / "last.pt",
+                           asdict(config))
         start, best = int(state["iteration"]), state.get("best_miou")
         logger.info("resumed %s at iteration %d", run_dir, start)
     elif (run_dir / "last.pt").exists():
