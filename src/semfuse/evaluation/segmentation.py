@@ -112,7 +112,7 @@ def _save_prediction(path: Path, prediction: torch.Tensor, overwrite: bool) -> N
 
 
 @torch.no_grad()
-def score_fused_images(segmenter: torch.nn.Module, dataset: FusedImageDataset, config: TrainConfig,
+def segment_and_score(segmenter: torch.nn.Module, dataset: FusedImageDataset, config: TrainConfig,
                        device: torch.device, predictions_dir: Path | None = None, overwrite: bool = False) -> dict:
     """Acc/IoU per class, mAcc, mIoU of ``segmenter`` on a fused test set; optionally writes each prediction as an
     index PNG (class ids) into ``predictions_dir``."""
@@ -161,7 +161,7 @@ def train_and_score_segmenter(name: str, folder: Path, data: ProtocolData, confi
     train_phase(SegmentationPhase(segmenter, stage.head_lr_mult, weight), f"segeval {name} seed {seed}", stage,
                 crops, RunContext(run_dir, device, progress=progress), seeded, amp=stage.amp)
     predictions = run_dir / "predictions" if save_predictions else None
-    scores = score_fused_images(segmenter, FusedImageDataset(test_items, data.classes), config, device, predictions,
+    scores = segment_and_score(segmenter, FusedImageDataset(test_items, data.classes), config, device, predictions,
                                 overwrite)
     return scores, len(train_items), len(test_items), problems
 
