@@ -21,12 +21,12 @@ def tiny_weights(tmp_path):
 
 
 @pytest.fixture
-def folders(tmp_path, shared_data, crop_to):
+def folders(tmp_path, bundled_data, crop_to):
     """ir/ and vi/ with two real pairs: RoadScene (colour visible, odd-sized crop) and TNO (grey)."""
-    crop_to(shared_data / "roadscene/ir/FLIR_00006.jpg", tmp_path / "ir/road.png", (10, 20, 131, 97))
-    crop_to(shared_data / "roadscene/vi/FLIR_00006.jpg", tmp_path / "vi/road.jpg", (10, 20, 131, 97))
-    crop_to(shared_data / "tno/ir/05.png", tmp_path / "ir/tno.png", (0, 0, 100, 90))
-    crop_to(shared_data / "tno/vi/05.png", tmp_path / "vi/tno.png", (0, 0, 100, 90))
+    crop_to(bundled_data / "roadscene/ir/FLIR_00006.jpg", tmp_path / "ir/road.png", (10, 20, 131, 97))
+    crop_to(bundled_data / "roadscene/vi/FLIR_00006.jpg", tmp_path / "vi/road.jpg", (10, 20, 131, 97))
+    crop_to(bundled_data / "tno/ir/05.png", tmp_path / "ir/tno.png", (0, 0, 100, 90))
+    crop_to(bundled_data / "tno/vi/05.png", tmp_path / "vi/tno.png", (0, 0, 100, 90))
     return tmp_path / "ir", tmp_path / "vi"
 
 
@@ -80,13 +80,13 @@ def test_existing_output_is_kept_unless_overwrite(folders, tmp_path, tiny_weight
     assert Image.open(out / "road.png").size == (121, 77)
 
 
-def test_bad_pairs_are_reported_and_the_rest_fused(folders, tmp_path, tiny_weights, crop_to, shared_data, caplog):
+def test_bad_pairs_are_reported_and_the_rest_fused(folders, tmp_path, tiny_weights, crop_to, bundled_data, caplog):
     ir, vis = folders
     (ir / "broken.png").write_bytes(b"not an image")
-    crop_to(shared_data / "tno/vi/05.png", vis / "broken.png", (0, 0, 10, 10))
-    crop_to(shared_data / "tno/ir/05.png", ir / "sizes.png", (0, 0, 40, 30))
-    crop_to(shared_data / "tno/vi/05.png", vis / "sizes.png", (0, 0, 41, 30))
-    crop_to(shared_data / "tno/ir/05.png", ir / "lonely.png", (0, 0, 10, 10))
+    crop_to(bundled_data / "tno/vi/05.png", vis / "broken.png", (0, 0, 10, 10))
+    crop_to(bundled_data / "tno/ir/05.png", ir / "sizes.png", (0, 0, 40, 30))
+    crop_to(bundled_data / "tno/vi/05.png", vis / "sizes.png", (0, 0, 41, 30))
+    crop_to(bundled_data / "tno/ir/05.png", ir / "lonely.png", (0, 0, 10, 10))
     out = tmp_path / "out"
     argv = ["fuse", "--ir", str(ir), "--vis", str(vis), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"]
     assert main(argv) == 1
@@ -135,9 +135,9 @@ def test_not_a_weights_file(folders, tmp_path, capsys):
     assert "not a readable .safetensors" in capsys.readouterr().err
 
 
-def test_train_command_runs_a_smoke_schedule(tmp_path, shared_data, capsys):
+def test_train_command_runs_a_smoke_schedule(tmp_path, bundled_data, capsys):
     run_dir = tmp_path / "run"
-    argv = ["train", "--ir", str(shared_data / "roadscene/ir"), "--vis", str(shared_data / "roadscene/vi"),
+    argv = ["train", "--ir", str(bundled_data / "roadscene/ir"), "--vis", str(bundled_data / "roadscene/vi"),
             "--run-dir", str(run_dir), "--device", "cpu", "--no-progress", "warm_start.iters=3",
             "warm_start.batch_size=1", "data.crop=[32,32]", "model.widths=[8,8,8,8]", "model.heads=[2,2,2,2]"]
     assert main(argv) == 0

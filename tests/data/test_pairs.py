@@ -106,7 +106,7 @@ def test_sixteen_bit_infrared_reads_like_eight_bit(tmp_path, msrs_pair):
     assert np.allclose(read_image(tmp_path / "ir16.png"), read_image(tmp_path / "ir8.png"), atol=1e-6)
 
 
-def test_rgba_palette_and_grey_rgb_visible_files(tmp_path, roadscene_pair, shared_data):
+def test_rgba_palette_and_grey_rgb_visible_files(tmp_path, roadscene_pair, tno_pair):
     rgb = Image.open(roadscene_pair[1]).convert("RGB").crop(BOX)
     rgba = rgb.copy()
     rgba.putalpha(128)
@@ -115,7 +115,7 @@ def test_rgba_palette_and_grey_rgb_visible_files(tmp_path, roadscene_pair, share
     palette = rgb.convert("P")
     palette.save(tmp_path / "p.png")
     assert np.allclose(read_image(tmp_path / "p.png"), np.asarray(palette.convert("RGB")) / 255.0)
-    tno_vis = read_image(shared_data / "tno/vi/05.png")  # stored as RGB with R = G = B
+    tno_vis = read_image(tno_pair[1])  # stored as RGB with R = G = B
     assert tno_vis.ndim == 2
 
 

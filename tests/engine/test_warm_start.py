@@ -18,35 +18,35 @@ from semfuse.models.weights import load_fusion_net, save_fusion_net
 TINY_MODEL = ["model.widths=[8,16,16,24]", "model.heads=[2,4,4,8]", "model.stem_channels=8"]
 
 
-def _config(tmp_path, shared_data, iters, name="run", extra=()):
+def _config(tmp_path, bundled_data, iters, name="run", extra=()):
     overrides = TINY_MODEL + [
         f"warm_start.iters={iters}", "warm_start.batch_size=2", "warm_start.optim.lr=0.003",
         "warm_start.optim.warmup_iters=3", "data.crop=[48,48]", "data.scale=[0.5,1.0]",
         f"run_dir={tmp_path / name}", "log_every=1", "checkpoint_every=5", "device=cpu", *extra,
     ]
     config = load_config(None, overrides)
-    config.data.sources = [Source(root=str(shared_data / "roadscene"))]
+    config.data.sources = [Source(root=str(bundled_data / "roadscene"))]
     return config
 
 
-def _fixed_crop_loss(weights, shared_data, rule="avg"):
-    """Warm-start loss of a network on fixed 96x96 crops of four real RoadScene pairs (of the training set)."""
+def _fixed_crop_loss(weights, bundled_data, rule="avg"):
+    """Warm-start loss of a network on fixed 96x96 crops of the two bundled RoadScene pairs (the training set)."""
     net = load_fusion_net(weights)
-    pairs = collect_pairs([Source(root=str(shared_data / "roadscene"))]).pairs
-    batch = [PairedDataset(pairs)[i] for i in (0, 50, 100, 150)]
+    pairs = collect_pairs([Source(root=str(bundled_data / "roadscene"))]).pairs
+    batch = [PairedDataset(pairs)[i] for i in (0, 1)]
     ir = torch.stack([b["ir"][:, 100:196, 100:196] for b in batch])
     vis_y = luminance(torch.stack([b["vis"][:, 100:196, 100:196] for b in batch]))
     with torch.no_grad():
         return float(warm_start_loss(net(ir, vis_y), ir, vis_y, rule))
 
 
-def test_warm_start_lowers_the_loss_on_real_crops(tmp_path, shared_data):
-    config = _config(tmp_path, shared_data, iters=40)
+def test_warm_start_lowers_the_loss_on_real_crops(tmp_path, bundled_data):
+    config = _config(tmp_path, bundled_data, iters=40)
     torch.manual_seed(config.seed)  # the initialisation fit() starts from
     untrained = build_fusion_net(config.model)
-    before = _fixed_crop_loss(save_fusion_net(untrained, config.model, tmp_path / "init.safetensors"), shared_data)
+    before = _fixed_crop_loss(save_fusion_net(untrained, config.model, tmp_path / "init.safetensors"), bundled_data)
     weights = trainer.fit(config, progress=False)
-    after = _fixed_crop_loss(weights, shared_data)
+    after = _fixed_crop_loss(weights, bundled_data)
     assert after < 0.5 * before, (before, after)
     log = [json.loads(line) for line in (tmp_path / "run/log.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in log] == list(range(1, 41))
@@ -54,14 +54,14 @@ def test_warm_start_lowers_the_loss_on_real_crops(tmp_path, shared_data):
     assert (tmp_path / "run/config.yaml").read_text().startswith("# resolved semfuse config")
 
 
-def test_max_rule_trains_towards_the_maximum(tmp_path, shared_data):
-    config = _config(tmp_path, shared_data, iters=30, extra=["warm_start.rule=max"])
+def test_max_rule_trains_towards_the_maximum(tmp_path, bundled_data):
+    config = _config(tmp_path, bundled_data, iters=30, extra=["warm_start.rule=max"])
     weights = trainer.fit(config, progress=False)
-    assert _fixed_crop_loss(weights, shared_data, "max") < _fixed_crop_loss(weights, shared_data, "avg")
+    assert _fixed_crop_loss(weights, bundled_data, "max") < _fixed_crop_loss(weights, bundled_data, "avg")
 
 
-def test_resume_after_a_kill_continues_the_exact_trajectory(tmp_path, shared_data, monkeypatch):
-    straight = trainer.fit(_config(tmp_path, shared_data, iters=10, name="straight"), progress=False)
+def test_resume_after_a_kill_continues_the_exact_trajectory(tmp_path, bundled_data, monkeypatch):
+    straight = trainer.fit(_config(tmp_path, bundled_data, iters=10, name="straight"), progress=False)
 
     calls = {"n": 0}
     original = trainer.train_one_iteration
@@ -72,7 +72,7 @@ def test_resume_after_a_kill_continues_the_exact_trajectory(tmp_path, shared_dat
             raise KeyboardInterrupt
         return original(*args)
 
-    config = _config(tmp_path, shared_data, iters=10, name="killed")
+    config = _config(tmp_path, bundled_data, iters=10, name="killed")
     monkeypatch.setattr(trainer, "train_one_iteration", killed_at_eight)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(config, progress=False)

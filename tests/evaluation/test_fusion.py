@@ -14,17 +14,18 @@ from semfuse.errors import SemfuseError
 from semfuse.evaluation.fusion import evaluate_methods, load_grey_uint8, matlab_rgb2gray
 from semfuse.metrics import PANEL, evaluate_triplet
 
-PAIRS = ("01", "02", "03")
-BOX = (300, 200, 428, 296)  # a 128 x 96 crop: small images keep the test fast (the oracle tests use full images)
+# stem -> bundled TNO pair and a 128 x 96 crop of it: small images keep the test fast (the oracle tests use full images)
+CROPS = {"01": ("05", (100, 160, 228, 256)), "02": ("05", (20, 20, 148, 116)), "03": ("37", (120, 0, 248, 96))}
+PAIRS = tuple(CROPS)
 
 
 @pytest.fixture
-def tno(tmp_path, shared_data, crop_to):
+def tno(tmp_path, bundled_data, crop_to):
     """ir/ and vi/ with three real TNO crops (stored as RGB with R = G = B, like the originals), and two methods:
     avg/ (01, 02 at a wrong size, 03) and max/ (01, 02; 03 missing)."""
-    for stem in PAIRS:
-        crop_to(shared_data / f"tno/ir/{stem}.png", tmp_path / f"ir/{stem}.png", BOX)
-        crop_to(shared_data / f"tno/vi/{stem}.png", tmp_path / f"vi/{stem}.png", BOX)
+    for stem, (source, box) in CROPS.items():
+        crop_to(bundled_data / f"tno/ir/{source}.png", tmp_path / f"ir/{stem}.png", box)
+        crop_to(bundled_data / f"tno/vi/{source}.png", tmp_path / f"vi/{stem}.png", box)
     (tmp_path / "avg").mkdir()
     (tmp_path / "max").mkdir()
     for stem in PAIRS:

@@ -38,10 +38,10 @@ def test_registered_methods_and_an_external_folder(tmp_path, labelled_msrs, caps
     assert "--overwrite" in capsys.readouterr().err
 
 
-def test_protocol_errors(tmp_path, labelled_msrs, shared_data, capsys):
+def test_protocol_errors(tmp_path, labelled_msrs, bundled_data, capsys):
     assert main(["segeval", "--data", str(labelled_msrs), "--out", str(tmp_path / "o")]) == 2
     assert "give --fused NAME=DIR or --method NAME" in capsys.readouterr().err
-    assert main(["segeval", "--data", str(shared_data / "msrs_unlabeled"), "--method", "average",
+    assert main(["segeval", "--data", str(bundled_data / "msrs_unlabeled"), "--method", "average",
                  "--out", str(tmp_path / "o")]) == 2
     assert "has no train split" in capsys.readouterr().err
     assert main(["segeval", "--data", str(labelled_msrs), "--method", "nonsense", "--out", str(tmp_path / "o")]) == 2

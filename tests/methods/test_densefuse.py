@@ -38,10 +38,10 @@ def random_weights(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["densefuse-add", "densefuse-l1"])
-def test_densefuse_methods_keep_size_range_and_determinism(name, random_weights, shared_data):
+def test_densefuse_methods_keep_size_range_and_determinism(name, random_weights, bundled_data):
     fuse = get_method(name, weights=str(random_weights))
-    ir = np.asarray(Image.open(shared_data / "roadscene/ir/FLIR_00006.jpg").convert("L"), np.float32)[:57, :83] / 255
-    vis = np.asarray(Image.open(shared_data / "roadscene/vi/FLIR_00006.jpg").convert("RGB"), np.float32)[:57, :83] / 255
+    ir = np.asarray(Image.open(bundled_data / "roadscene/ir/FLIR_00006.jpg").convert("L"), np.float32)[:57, :83] / 255
+    vis = np.asarray(Image.open(bundled_data / "roadscene/vi/FLIR_00006.jpg").convert("RGB"), np.float32)[:57, :83] / 255
     fused = fuse_arrays(fuse, ir, vis)
     assert fused.shape == (57, 83, 3) and fused.min() >= 0 and fused.max() <= 1
     assert np.array_equal(fused, fuse_arrays(fuse, ir, vis))
@@ -62,10 +62,10 @@ def test_missing_foreign_or_mismatched_weights_are_refused_in_one_line(tmp_path)
         assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
-def test_bundled_autoencoder_reconstructs_real_images(shared_data):
+def test_bundled_autoencoder_reconstructs_real_images(bundled_data):
     # TNO is not in the training data: reconstruction of an unseen grey image
     model = load_densefuse()
-    image = np.asarray(Image.open(shared_data / "tno/ir/05.png").convert("L"), np.float32) / 255
+    image = np.asarray(Image.open(bundled_data / "tno/ir/05.png").convert("L"), np.float32) / 255
     x = torch.from_numpy(image)[None, None]
     with torch.no_grad():
         error = (model(x).clamp(0, 1) - x).abs().mean()
@@ -73,12 +73,12 @@ def test_bundled_autoencoder_reconstructs_real_images(shared_data):
 
 
 @pytest.mark.parametrize("name", ["densefuse-add", "densefuse-l1"])
-def test_constant_source_returns_the_informative_one(name, shared_data):
+def test_constant_source_returns_the_informative_one(name, bundled_data):
     # Documented bound (docs/methods.md): with one source constant (0.5), the fused image correlates with the
     # informative source at Pearson r >= 0.9. It is not closer because the constant's features are not zero: the
     # addition rule adds them (an offset that saturates bright areas), the l1-norm rule blends them in by activity.
     fuse = get_method(name)
-    informative = np.asarray(Image.open(shared_data / "tno/vi/17.png").convert("L"), np.float32)[:128, :160] / 255
+    informative = np.asarray(Image.open(bundled_data / "tno/vi/37.png").convert("L"), np.float32)[:128, :160] / 255
     constant = np.full_like(informative, 0.5)
     for ir, vis in ((informative, constant), (constant, informative)):
         fused = fuse_arrays(fuse, ir, vis)

@@ -13,11 +13,11 @@ NAMES = [info.name for info in available_methods()]
 
 
 @pytest.fixture(scope="module")
-def colour_pair(shared_data):
-    box = (300, 250, 395, 321)  # a 95x71 crop (odd sizes) of a colourful MSRS day pair
-    folder = shared_data / "msrs_unlabeled/test"
-    ir = np.asarray(Image.open(folder / "ir/00081D.png").convert("L").crop(box), np.float32) / 255
-    vis = np.asarray(Image.open(folder / "vi/00081D.png").convert("RGB").crop(box), np.float32) / 255
+def colour_pair(bundled_data):
+    box = (200, 90, 295, 161)  # a 95x71 crop (odd sizes) of the trees in a colourful MSRS day pair
+    folder = bundled_data / "msrs_unlabeled/test"
+    ir = np.asarray(Image.open(folder / "ir/00055D.png").convert("L").crop(box), np.float32) / 255
+    vis = np.asarray(Image.open(folder / "vi/00055D.png").convert("RGB").crop(box), np.float32) / 255
     return ir, vis
 
 
