@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
             if width * height <= args.whole_max_pixels and width * height > args.tile**2:
                 done = subprocess.run([sys.executable, "-c", DIFFERENCE, *tiling], cwd=REPO, capture_output=True,
                                       text=True)
-                row["tiled_vs_whole"] = json.loads(done.stdout) if done.returncode == 0 else {"error": done.stderr[-300:]}
+                failed = {"error": done.stderr[-300:]}
+                row["tiled_vs_whole"] = json.loads(done.stdout) if done.returncode == 0 else failed
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     write_report(args.out, {"benchmark": "fuse_memory", "device": "cpu", **environment(),

@@ -6,7 +6,9 @@ at the start and at the end of the run; the higher of the two is the reference (
 network's fraction, never raises it).
 
 Network: the bundled weights, batch 1, ``torch.inference_mode``; ``--warmup`` untimed calls then ``--repeats``
-timed ones (median). The reference path (NCHW) at 640x480, the channels-last fast path at every ``--sizes``;
+timed ones (median). Each timed network call is paired with a run of the four reference convolutions just before
+it, and the median of the per-pair fractions is reported too (``paired_fraction_of_conv``): on a machine that other
+jobs load unevenly, that ratio is the one that holds still. The reference path (NCHW) at 640x480, the channels-last fast path at every ``--sizes``;
 onnxruntime (when installed) at 640x480 with the same thread count. GFLOP/s = counted FLOPs
 (``FlopCounterMode``, convolutions and matrix products) / median seconds; fraction = that / the conv reference.
 The largest |fast - reference| output difference is recorded too.
@@ -17,7 +19,9 @@ The largest |fast - reference| output difference is recorded too.
 import argparse
 import os
 import sys
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -57,6 +61,29 @@ def reference_rates(widths: list[int], warmup: int, repeats: int, side: int = 20
     return rows
 
 
+def paired_fraction(call, flops: float, widths: list[int], repeats: int) -> dict:
+    """Time the reference convolutions (channels-last) and then ``call`` once per repeat; per-pair fractions."""
+    generator = torch.Generator().manual_seed(1)
+    convs = []
+    for scale, width in enumerate(widths):
+        x = torch.rand(1, width, 480 // 2**scale, 640 // 2**scale, generator=generator)
+        weight = torch.rand(width, width, 3, 3, generator=generator)
+        convs.append((x.contiguous(memory_format=torch.channels_last),
+                      weight.contiguous(memory_format=torch.channels_last),
+                      2 * width * width * 9 * x.shape[-2] * x.shape[-1]))
+    fractions, seconds = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for x, weight, _ in convs:
+            F.conv2d(x, weight, padding=1)
+        reference = sum(conv[2] for conv in convs) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+        fractions.append(flops / seconds[-1] / reference)
+    return {"paired_fraction_of_conv": statistics.median(fractions), "fractions": fractions, "seconds": seconds}
+
+
 def count_flops(net: torch.nn.Module, height: int, width: int) -> float:
     ir = torch.rand(1, 1, height, width)
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
@@ -86,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls at 640x480 (3 at larger sizes)")
     parser.add_argument("--sizes", default="640x480,1280x1024,1920x1080", help="WIDTHxHEIGHT list for the fast path")
     parser.add_argument("--no-onnx", action="store_true", help="skip onnxruntime")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "speed_limit_cpu.json")
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).resolve().parent / "results" / "speed_limit_cpu.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
@@ -100,12 +128,14 @@ def main(argv: list[str] | None = None) -> None:
         difference = (fast(ir, vis) - net(ir, vis)).abs().max().item()
         rows = [{"path": "reference (NCHW)", "size": "640x480", "flops": count_flops(net, 480, 640),
                  "seconds": time_calls(lambda: net(ir, vis), CPU, args.warmup, args.repeats)}]
+        rows[0]["paired"] = paired_fraction(lambda: net(ir, vis), rows[0]["flops"], widths, args.repeats)
         for size in args.sizes.split(","):
             width, height = (int(side) for side in size.split("x"))
             a, b = torch.rand(1, 1, height, width), torch.rand(1, 1, height, width)
             repeats = args.repeats if width * height <= 640 * 480 else min(args.repeats, 3)
             rows.append({"path": "fast (channels-last)", "size": size, "flops": count_flops(fast, height, width),
                          "seconds": time_calls(lambda a=a, b=b: fast(a, b), CPU, args.warmup, repeats)})
+            rows[-1]["paired"] = paired_fraction(lambda a=a, b=b: fast(a, b), rows[-1]["flops"], widths, repeats)
     onnx = None if args.no_onnx else onnx_rate(net, args.threads, args.warmup, args.repeats)
     if onnx is not None:
         rows.append({"path": "onnxruntime", "size": "640x480", "flops": rows[0]["flops"], "seconds": onnx})
@@ -121,11 +151,12 @@ def main(argv: list[str] | None = None) -> None:
               "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
               "reference": reference, "max_abs_difference_fast_vs_reference_640x480": difference, "network": rows}
     write_report(args.out, report)
-    print(f"reference: conv3x3 {reference['conv_gflops']:.0f} GFLOP/s, matmul {reference['matmul_gflops']:.0f} GFLOP/s "
-          f"({args.threads} threads)")
+    print(f"reference: conv3x3 {reference['conv_gflops']:.0f} GFLOP/s, "
+          f"matmul {reference['matmul_gflops']:.0f} GFLOP/s ({args.threads} threads)")
     for row in rows:
         print(f"{row['path']:<22} {row['size']:>10}  {row['seconds']['median_s']:7.3f} s  {row['gflops']:6.1f} GFLOP/s"
-              f"  {row['fraction_of_conv_reference']:.2f} of conv")
+              f"  {row['fraction_of_conv_reference']:.2f} of conv"
+              + (f" (paired: {row['paired']['paired_fraction_of_conv']:.2f})" if "paired" in row else ""))
 
 
 if __name__ == "__main__":

@@ -50,8 +50,8 @@ def measure(name: str, phase: torch.nn.Module, batch_size: int, device: torch.de
 
     timing = time_calls(step, device, warmup, iters)
     median = timing["median_s"]
-    return {"phase": name, "layout": layout, "batch_size": batch_size, "crop": list(CROP), "seconds_per_iter": timing,
-            "crops_per_s": batch_size / median}
+    return {"phase": name, "layout": layout, "batch_size": batch_size, "crop": list(CROP),
+            "seconds_per_iter": timing, "crops_per_s": batch_size / median}
 
 
 def main() -> None:

@@ -40,7 +40,9 @@ def _check_tileable(net: FusionNet) -> None:
                 )
 
 
-def tile_grid(height: int, width: int, tile: int, halo: int, stride: int = 8) -> list[tuple[slice, slice, slice, slice]]:
+def tile_grid(
+    height: int, width: int, tile: int, halo: int, stride: int = 8
+) -> list[tuple[slice, slice, slice, slice]]:
     """(core rows, core columns, extended rows, extended columns) of every tile, as slices of the image.
 
     Cores are ``tile`` x ``tile`` (smaller at the bottom and right edges) and partition the image; the extended
@@ -119,5 +121,6 @@ def fuse_tiled(net: FusionNet, ir: Tensor, vis: Tensor, tile: int = 1024, halo: 
                           for scale, (block, a, b) in enumerate(zip(net.fusion_blocks, features_ir, features_vis))]
         out = net.decoder(fused_features)
         top, left = rows.start - ext_rows.start, columns.start - ext_columns.start
-        fused[..., rows, columns] = out[..., top : top + rows.stop - rows.start, left : left + columns.stop - columns.start]
+        core = out[..., top : top + rows.stop - rows.start, left : left + columns.stop - columns.start]
+        fused[..., rows, columns] = core
     return fused
