@@ -15,6 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "config, a JSONL log, checkpoints (last.pt) and the final fusion_net.safetensors go to the run directory.",
         epilog="examples:\n  semfuse train --phase warm-start --ir ir/ --vis vi/ --run-dir runs/ws\n"
         "  semfuse train --config configs/msrs.yaml                      # both phases on MSRS\n"
+        "  semfuse train --config configs/msrs_boxes.yaml                # semantic phase from detection boxes\n"
         "  semfuse train --config configs/ablations/wo_reg.yaml          # Table II: w/o L_reg\n"
         "  semfuse train --config configs/msrs.yaml --exclude-classes 1 2 # Fig. 7: w/o Car&Person\n"
         "  torchrun --nproc_per_node 4 -m semfuse train --config configs/msrs.yaml   # data parallel\n"
