@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     results = {}
     for name in args.methods:
-        fuse = get_method(name, device="cpu") if name == "semfuse" else get_method(name)
+        fuse = get_method(name, device="cpu")
         results[name] = time_calls(lambda fuse=fuse: fuse(ir, vis), torch.device("cpu"), args.warmup, args.repeats)
         print(f"{name:10s} median {results[name]['median_s']:.4f} s  (min {results[name]['min_s']:.4f}, "
               f"max {results[name]['max_s']:.4f}, IQR {results[name]['iqr_s']:.4f})", file=sys.stderr)

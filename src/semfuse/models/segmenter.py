@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from semfuse.constants import IGNORE_INDEX
 from semfuse.errors import SemfuseError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,7 +38,7 @@ def segformer_b0_config(num_classes: int):
         num_attention_heads=[1, 2, 5, 8],
         mlp_ratios=[4, 4, 4, 4],
         decoder_hidden_size=256,
-        semantic_loss_ignore_index=255,
+        semantic_loss_ignore_index=IGNORE_INDEX,
     )
 
 
