@@ -32,6 +32,21 @@ def test_segeval_mean_std_layout(tmp_path):
     assert ours.predictions is None and folder.record == {}
 
 
+def test_segeval_layout_with_seeds_and_classes(tmp_path):
+    def scores(iou):
+        return {"IoU": {"car": iou, "bump": None}, "Acc": {"car": 0.9, "bump": None}, "mIoU": iou, "mAcc": 0.9}
+
+    methods = {"one": {"mean": scores(0.5), "std": scores(0.0), "seeds": {"0": scores(0.5)}, "problems": []},
+               "two": {"mean": scores(0.6), "std": scores(0.1), "seeds": {"0": scores(0.5), "1": scores(0.7)}}}
+    (tmp_path / "scores.json").write_text(json.dumps({"classes": ["unlabelled", "car", "bump"], "seeds": [0, 1],
+                                                      "methods": methods}))
+    folder = read_segeval(tmp_path)
+    assert folder.classes == ["unlabelled", "car", "bump"]
+    assert folder.methods["one"].overall["mIoU"] == Statistic(0.5)  # one seed: no spread shown
+    assert folder.methods["two"].overall["mIoU"] == Statistic(0.6, 0.1)
+    assert math.isnan(folder.methods["two"].classes["IoU"]["bump"].mean)
+
+
 def test_nice_ticks_are_round_and_cover_the_range():
     assert nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert nice_ticks(0.13, 0.92) == [0.2, 0.4, 0.6, 0.8]

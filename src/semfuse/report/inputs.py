@@ -138,6 +138,8 @@ def _method(entry: dict) -> tuple[dict, dict]:
         scores = _seed_average(scores)
     elif isinstance(scores, dict) and isinstance(scores.get("mean"), dict):
         means, stds = scores["mean"], scores.get("std") or {}
+        if isinstance(entry.get("seeds"), dict) and len(entry["seeds"]) < 2:
+            stds = {}  # a spread over one seed says nothing
 
         def pair(mean, std):
             if isinstance(mean, dict):
@@ -146,7 +148,7 @@ def _method(entry: dict) -> tuple[dict, dict]:
             return {"mean": mean, "std": std}
 
         scores = pair(means, stds)
-    details = {key: value for key, value in entry.items() if key not in ("scores", "problems")}
+    details = {key: value for key, value in entry.items() if key not in ("scores", "problems", "mean", "std")}
     return (scores if isinstance(scores, dict) else {}), details
 
 
@@ -165,7 +167,8 @@ def read_segeval(folder: str | Path) -> SegevalFolder:
     except ValueError as error:
         raise SemfuseError(f"{scores_path} is not valid JSON ({error}); rerun segeval or remove it") from None
     entries = payload.get("methods", payload) if isinstance(payload, dict) else {}
-    methods, classes = {}, []
+    methods = {}
+    classes = [str(name) for name in payload.get("classes", [])] if isinstance(payload, dict) else []
     for name, entry in (entries.items() if isinstance(entries, dict) else []):
         if not isinstance(entry, dict):
             continue
