@@ -28,7 +28,8 @@ def confusion_matrix(prediction: Tensor, label: Tensor, num_classes: int, ignore
 def segmentation_scores(confusion: Tensor, class_names: tuple[str, ...] | None = None) -> dict:
     """Per-class Acc = TP / (TP + FN) and IoU = TP / (TP + FN + FP), and their means over classes present.
 
-    A class with no labelled pixel has Acc and IoU NaN and is left out of mAcc and mIoU (as mmsegmentation does).
+    A class with no labelled pixel has Acc and IoU NaN (also where it was predicted) and is left out of mAcc and
+    mIoU (as mmsegmentation does).
 
     Example:
         >>> s = segmentation_scores(torch.tensor([[1, 1], [0, 1]]))
@@ -42,6 +43,7 @@ def segmentation_scores(confusion: Tensor, class_names: tuple[str, ...] | None =
     accuracy = true_positive / labelled  # NaN where nothing is labelled
     iou = true_positive / (labelled + predicted - true_positive)
     present = labelled > 0
+    iou[~present] = float("nan")  # a class absent from the labels has no IoU, even where it was predicted
     names = class_names or tuple(str(k) for k in range(confusion.shape[0]))
     return {
         "Acc": {name: float(value) for name, value in zip(names, accuracy)},
