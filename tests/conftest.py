@@ -6,13 +6,18 @@ large data sets use ``shared_data``, which skips when ../shared/data (the folder
 is absent.
 """
 
+import os
 import shutil
 from importlib.resources import files
 from pathlib import Path
 
-import numpy as np
-import pytest
-from PIL import Image
+# Idle OpenMP threads sleep instead of spinning: with spinning waits, tests that start a second process (DDP, CLI
+# subprocesses) or run beside other jobs slow down 10-30x on a 2-core machine (benchmarks/results/shared_machine.json).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
