@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(warm-start, densefuse) or a .safetensors file (default: the method's bundled weights)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
     parser.add_argument("--tile", type=int, metavar="N",
-                        help="semfuse network only: fuse in N x N tiles (64-pixel halo, whole-image attention context) "
+                        help="network methods that support it (semfuse): fuse in N x N tiles (64-pixel halo, whole-image attention context) "
                         "to bound memory, e.g. --tile 1024 for 4K on the CPU; differs from whole-image fusion by far "
                         "less than one grey level (benchmarks/README.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -71,8 +71,8 @@ def _build_method(args: argparse.Namespace) -> "FuseFn":
     from semfuse.methods import get_method
 
     tile = getattr(args, "tile", None)
-    if tile is not None and (args.method != "semfuse" or tile < 8):
-        raise SemfuseError("--tile applies to the semfuse network only and needs N >= 8, e.g. --tile 1024")
+    if tile is not None and tile < 8:
+        raise SemfuseError("--tile needs N >= 8, e.g. --tile 1024")
     try:
         return get_method(args.method, weights=args.weights, device=resolve_device(args.device), tile=tile)
     except KeyError as error:

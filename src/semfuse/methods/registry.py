@@ -11,6 +11,7 @@ any device and returning CPU tensors. The classical methods have no weights (giv
 where their inputs are (the CPU in :mod:`semfuse.inference`); for them ``device`` is checked and otherwise unused.
 """
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +99,11 @@ def get_method(
     """
     info = method_info(name)
     options = {key: value for key, value in options.items() if value is not None}
+    accepted = inspect.signature(info.factory).parameters
+    unknown = sorted(set(options) - set(accepted) - {"weights", "device"})
+    if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        raise SemfuseError(f"method {name} has no option {unknown[0]!r} (it takes: "
+                           f"{', '.join(k for k in accepted if k not in ('weights', 'device')) or 'none'})")
     resolved = resolve_device(device)
     if not info.takes_weights:
         if weights is not None:
