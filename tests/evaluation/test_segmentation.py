@@ -58,6 +58,6 @@ def test_protocol_errors(tmp_path, labelled_msrs, bundled_data, capsys):
     assert "give --fused NAME=DIR or --method NAME" in capsys.readouterr().err
     assert main(["segeval", "--data", str(bundled_data / "msrs_unlabeled"), "--method", "average",
                  "--out", str(tmp_path / "o")]) == 2
-    assert "has no train split" in capsys.readouterr().err
+    assert "has no usable train split" in capsys.readouterr().err
     assert main(["segeval", "--data", str(labelled_msrs), "--method", "nonsense", "--out", str(tmp_path / "o")]) == 2
     assert "unknown fusion method" in capsys.readouterr().err

@@ -71,9 +71,7 @@ def _labelled(data_root: Path, split: str, labels: str, class_map: str | None) -
     try:
         listing = discover_pairs(data_root, split, labels, class_map)
     except ImageReadError as error:
-        raise SemfuseError(f"{data_root} has no usable {split} split ({error}); the protocol needs labelled pairs: "
-                           "MSRS (train/ and test/ with ir/, vi/, Label/), a box data set (ir/, vi/, boxes/ and "
-                           "classes.txt) or MFNet (images/, labels/, train.txt, test.txt)") from None
+        raise SemfuseError(f"{data_root} has no usable {split} split: {error}") from None
     listing.pairs = [pair for pair in listing.pairs if pair.label is not None]
     if not listing.pairs:
         raise SemfuseError(f"{data_root} has no labelled {split} pairs; the protocol needs label maps or boxes")
