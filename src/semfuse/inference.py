@@ -44,7 +44,8 @@ def out_of_memory_message(ir: np.ndarray, error: BaseException) -> str:
     """One line for a pair too large for the device's memory: its size and the options that help."""
     height, width = ir.shape[:2]
     size = f"the {width}x{height} image ({width * height:,} pixels)"
-    skip = f"or skip images this large with --max-pixels {width * height - 1}"
+    skip = f"fuse it in tiles with --tile 1024 (semfuse network), or skip images this large with --max-pixels " \
+        f"{width * height - 1}"
     if isinstance(error, torch.OutOfMemoryError) or "cuda" in str(error).lower():
         return f"{size} does not fit in the GPU's memory; fuse it with --device cpu (main memory), {skip}"
     return f"{size} does not fit in memory; free memory or downscale the pair, {skip}"

@@ -147,11 +147,12 @@ def test_two_fuse_runs_into_one_folder(tmp_path, make):
     "error, expected",
     [
         (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
-         "does not fit in the GPU's memory; fuse it with --device cpu (main memory), or skip images this large "
-         "with --max-pixels 3071"),
+         "does not fit in the GPU's memory; fuse it with --device cpu (main memory), fuse it in tiles with --tile "
+         "1024 (semfuse network), or skip images this large with --max-pixels 3071"),
         (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
                       "allocate 85899345920 bytes"),
-         "does not fit in memory; free memory or downscale the pair, or skip images this large with --max-pixels 3071"),
+         "does not fit in memory; free memory or downscale the pair, fuse it in tiles with --tile 1024 (semfuse "
+         "network), or skip images this large with --max-pixels 3071"),
     ],
     ids=["cuda", "cpu"],
 )
