@@ -101,7 +101,7 @@ def test_classes_absent_from_a_split_are_nan_without_warnings():
     prediction = torch.tensor([[0, 2, 1], [1, 1, 0]])  # class 2 predicted once (a false positive)
     scores = segmentation_scores(confusion_matrix(prediction, label, 3), ("background", "car", "person"))
     assert math.isnan(scores["Acc"]["person"])  # nothing labelled: accuracy 0/0
-    assert scores["IoU"]["person"] == 0.0  # 0 / (0 labelled + 1 predicted): defined, left out of mIoU
+    assert math.isnan(scores["IoU"]["person"])  # nothing labelled: no IoU either, although predicted once
     assert scores["mIoU"] == pytest.approx((2 / 3 + 1) / 2)  # background 2/(3+2-2), car 2/(2+2-2)
     # background: 3 labelled, 2 hit; car: 2 labelled, 2 hit, 1 false positive (the 0 -> 1 at [1, 1] is ignored)
     assert scores["mAcc"] == pytest.approx((2 / 3 + 2 / 2) / 2)
