@@ -109,24 +109,29 @@ def parse_class_map(text: str) -> dict[str, int]:
     return mapping
 
 
-def read_class_list(path: str | Path) -> tuple[str, ...]:
-    """Class names from a ``classes.txt``: one a line, in id order, as ``name`` or ``id name`` (ids 0, 1, ...)."""
-    path = Path(path)
+def _fields_by_line(path: Path, what: str):
+    """``(line number, whitespace-separated fields)`` of every non-empty line of a UTF-8 text file."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise BoxFileError(f"cannot read the class list {path} ({error})") from None
-    names = []
+        raise BoxFileError(f"cannot read the {what} {path} ({error})") from None
     for number, line in enumerate(lines, start=1):
         fields = line.split()
-        if not fields:
-            continue
+        if fields:
+            yield number, fields
+
+
+def read_class_list(path: str | Path) -> tuple[str, ...]:
+    """Class names from a ``classes.txt``: one a line, in id order, as ``name`` or ``id name`` (ids 0, 1, ...)."""
+    path = Path(path)
+    names = []
+    for number, fields in _fields_by_line(path, "class list"):
         if len(fields) == 2 and fields[0].isdigit():
             if int(fields[0]) != len(names):
                 raise BoxFileError(f"{path}, line {number}: id {fields[0]} out of order; ids must run 0, 1, 2, ...")
             fields = fields[1:]
         if len(fields) != 1:
-            raise BoxFileError(f"{path}, line {number}: {line.strip()!r} is not a class name (one word, or 'id name')")
+            raise BoxFileError(f"{path}, line {number}: {" ".join(fields)!r} is not a class name (one word, or 'id name')")
         names.append(fields[0])
     if not names:
         raise BoxFileError(f"the class list {path} names no class")
@@ -159,15 +164,8 @@ def _number(text: str, path: Path, number: int) -> float:
 def read_yolo(path: str | Path, width: int, height: int, class_names: tuple[str, ...]) -> list[Box]:
     """The boxes of a YOLO text file for an image of ``width`` x ``height`` pixels."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise BoxFileError(f"cannot read the box file {path} ({error})") from None
     boxes = []
-    for number, line in enumerate(lines, start=1):
-        fields = line.split()
-        if not fields:
-            continue
+    for number, fields in _fields_by_line(path, "box file"):
         if len(fields) != 5:
             raise BoxFileError(f"{path}, line {number}: expected 'class cx cy w h' (5 fields), got {len(fields)}")
         if not fields[0].isdigit():
