@@ -223,11 +223,17 @@ def train_phase(
     return final
 
 
+def _layout(fusion_net: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
+    """The fusion network in the channels-last layout where ``config.channels_last`` (default: on the CPU) asks."""
+    enabled = device.type == "cpu" if config.channels_last is None else config.channels_last
+    return fusion_net.use_channels_last(enabled) if hasattr(fusion_net, "use_channels_last") else fusion_net
+
+
 def train_warm_start(config: TrainConfig, run: RunContext) -> Path:
     """Phase 1; returns the exported ``fusion_net.safetensors``."""
     stage = config.warm_start
     torch.manual_seed(config.seed)
-    fusion_net = build_fusion_net(config.model).to(run.device)
+    fusion_net = _layout(build_fusion_net(config.model).to(run.device), config, run.device)
     train_phase(WarmStartPhase(fusion_net, stage.rule), "warm-start", stage, _crops(config, False), run, config)
     weights = run.run_dir / "fusion_net.safetensors"
     if run.distributed.is_main:
@@ -263,7 +269,7 @@ def _initial_fusion_net(config: TrainConfig, init: str | Path | None, device: to
         except RuntimeError:
             raise SemfuseError(f"the fusion weights {init or 'warm-start'} do not match the configured model; train "
                                "the warm start with this model (--phase all) or set semantic.init_fusion") from None
-    return fusion_net.to(device)
+    return _layout(fusion_net.to(device), config, device)
 
 
 def resolve_classes(stage: SemanticConfig, classes: tuple[str, ...] | None) -> tuple[str, ...]:
