@@ -8,7 +8,8 @@ import pytest
 from semfuse.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
-PATH = re.compile(r"(?<![\w./-])((?:configs|docs|benchmarks|experiments|src/semfuse)/[\w./-]+\.(?:yaml|md|py|png|json))")
+PATH = re.compile(r"(?<![\w./-])((?:configs|docs|benchmarks|experiments|src/semfuse)/[\w./-]+"
+                  r"\.(?:yaml|md|py|png|json))")
 
 
 def _help_texts() -> str:

@@ -22,7 +22,8 @@ PHASES = ("warm-start", "semantic", "all", "densefuse")
 
 @dataclass
 class Source:
-    """One set of training pairs: a dataset ``root`` (MSRS or MFNet layout, with ``split``) or ``ir`` + ``vis`` folders."""
+    """One set of training pairs: a dataset ``root`` (MSRS, box or MFNet layout, with ``split``) or ``ir`` + ``vis``
+    folders."""
 
     root: str | None = None  # MSRS (ir/, vi/, Label/) or MFNet (images/, labels/, train.txt) folder
     split: str | None = None  # train | test (MSRS), train | val | test (MFNet); None = the root itself / all images
@@ -170,7 +171,8 @@ class TrainConfig:
         if semantic.segmenter_warmup.iters < 0 or semantic.segmenter_warmup.batch_size < 1:
             raise SemfuseError("semantic.segmenter_warmup.iters must be >= 0 and its batch_size >= 1")
         if self.phase == "all" and semantic.init_fusion is not None:
-            raise SemfuseError("semantic.init_fusion applies to --phase semantic; --phase all starts from its warm start")
+            raise SemfuseError("semantic.init_fusion applies to --phase semantic; --phase all starts from its own "
+                               "warm start")
         if self.phase in ("semantic", "all"):
             if not semantic.use_sem and not semantic.use_reg:
                 raise SemfuseError("semantic.use_sem and semantic.use_reg are both false: nothing would be trained")
@@ -197,7 +199,8 @@ def _build(cls, data, where: str):
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - known
     if unknown:
-        raise SemfuseError(f"unknown config key {where}{sorted(unknown)[0]}; known keys here: {', '.join(sorted(known))}")
+        raise SemfuseError(f"unknown config key {where}{sorted(unknown)[0]}; known keys here: "
+                           f"{', '.join(sorted(known))}")
     values = {}
     for name, value in data.items():
         hint = hints[name]

@@ -105,7 +105,8 @@ def test_voc_box_outside_the_image_and_size_mismatch(tmp_path):
 
 
 def test_class_lists_and_maps(tmp_path):
-    assert read_class_list(_write(tmp_path / "c1.txt", "0 person\n1 bicycle\n\n2 car\n")) == ("person", "bicycle", "car")
+    listed = _write(tmp_path / "c1.txt", "0 person\n1 bicycle\n\n2 car\n")
+    assert read_class_list(listed) == ("person", "bicycle", "car")
     assert read_class_list(_write(tmp_path / "c2.txt", "person\ncar\n")) == ("person", "car")
     with pytest.raises(BoxFileError, match="line 2: id 2 out of order"):
         read_class_list(_write(tmp_path / "c3.txt", "0 person\n2 car\n"))

@@ -70,7 +70,8 @@ def test_boxes_give_classes_weights_and_a_falling_cross_entropy(tmp_path, two_bo
     long = _config(tmp_path, two_box_pairs, "long", iters=12, warmup=12)
     trainer.fit(long, progress=False)
     pairs = PairedDataset(listing.pairs)
-    batch = {key: torch.stack([pairs[i][key][..., 120:360, 160:480] for i in range(2)]) for key in ("ir", "vis", "label")}
+    batch = {key: torch.stack([pairs[i][key][..., 120:360, 160:480] for i in range(2)])
+             for key in ("ir", "vis", "label")}
     before = _cross_entropy(tmp_path / "short/semantic", short, batch, weight)
     after = _cross_entropy(tmp_path / "long/semantic", long, batch, weight)
     assert after < 0.9 * before, (before, after)

@@ -10,8 +10,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train the fusion network (warm start, semantic phase, or both)",
         description="Train the fusion network in the paper's two phases: warm start (L1 to the average or maximum of "
-        "the sources) and the semantic phase (jointly with SegFormer-b0 under cross-entropy + lambda * L_reg). Settings come from the defaults, then --config FILE, then the "
-        "options below, then KEY=VALUE overrides, so an override beats an option (e.g. warm_start.iters=5000 data.crop=[128,128]). The resolved "
+        "the sources) and the semantic phase (jointly with SegFormer-b0 under cross-entropy + lambda * L_reg). "
+        "Settings come from the defaults, then --config FILE, then the options below, then KEY=VALUE overrides, so an "
+        "override beats an option (e.g. warm_start.iters=5000 data.crop=[128,128]). The resolved "
         "config, a JSONL log, checkpoints (last.pt) and the final fusion_net.safetensors go to the run directory.",
         epilog="examples:\n  semfuse train --phase warm-start --ir ir/ --vis vi/ --run-dir runs/ws\n"
         "  semfuse train --config configs/msrs.yaml                      # both phases on MSRS\n"

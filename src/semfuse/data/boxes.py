@@ -131,7 +131,8 @@ def read_class_list(path: str | Path) -> tuple[str, ...]:
                 raise BoxFileError(f"{path}, line {number}: id {fields[0]} out of order; ids must run 0, 1, 2, ...")
             fields = fields[1:]
         if len(fields) != 1:
-            raise BoxFileError(f"{path}, line {number}: {' '.join(fields)!r} is not a class name (one word, or 'id name')")
+            raise BoxFileError(f"{path}, line {number}: {' '.join(fields)!r} is not a class name "
+                               "(one word, or 'id name')")
         names.append(fields[0])
     if not names:
         raise BoxFileError(f"the class list {path} names no class")
