@@ -1,18 +1,30 @@
-"""Seconds per 640x480 triplet for each registered fusion metric, and for the whole default panel.
+"""Seconds per 640x480 triplet for each fusion metric and for the whole panel, beside the same panel of an
+earlier commit and a fixed reference workload, all timed in one process.
 
 Method: one real MSRS pair (``msrs_unlabeled/test/00004N``, 640x480; infrared as is, visible converted with
 MATLAB's ``rgb2gray`` as ``semfuse evaluate`` does) and its pixel-average fusion, as (1, 1, 480, 640) uint8 tensors
-on ``--device``. Every registered metric (FMI_pixel and FMI_dct included) is called ``--warmup`` times untimed, then
-``--repeats`` times, each call timed alone with ``time.perf_counter`` (after ``torch.cuda.synchronize`` on a GPU).
-"panel" is the 14 metrics of the default panel called one after the other on the tensors; "evaluate_triplet" is
-:func:`semfuse.metrics.evaluate_triplet` on the uint8 numpy arrays (conversion included). Reported per entry:
-median, min, max, inter-quartile range and every time. The JSON also records the machine (CPU model, logical cores,
-load average before and after, GPU), the versions (Python, torch, numpy), the torch thread count,
-``OMP_WAIT_POLICY`` and the git commit (``git rev-parse HEAD``; the working tree may hold uncommitted changes).
+on ``--device``.
+
+* **Baseline.** ``semfuse/metrics`` of ``--baseline`` (a git commit; default: the last commit before the metric
+  panel was made fast) is read with ``git show`` into a temporary folder and imported as a second package beside
+  the working tree's, so both panels run on the same tensors in the same process.
+* **Reference workload.** A float64 11x11 ``conv2d`` of one 640x480 image: a fixed amount of work, so that the
+  figures can be judged on a busy machine (its time grows with the load as the panel's does).
+* **Rounds.** The panel (the 14 metrics of the default panel called one after the other), the baseline panel and
+  the reference run ``--warmup`` times untimed, then ``--repeats`` rounds, each round timing the three in turn with
+  ``time.perf_counter`` (after ``torch.cuda.synchronize`` on a GPU). Interleaving keeps a change of load from
+  landing on one of them only. The ratios are of the medians.
+* **Per metric.** Every metric of the panel (with ``--fmi`` also FMI_pixel and FMI_dct, which take seconds), new
+  and baseline, in the same way; and :func:`semfuse.metrics.evaluate_triplet` on the uint8 numpy arrays
+  (conversion included).
+
+Reported per entry: median, min, max, inter-quartile range and every time. The JSON also records the machine (CPU
+model, logical cores, load average before and after, GPU), the versions (Python, torch, numpy), the torch thread
+count, ``OMP_WAIT_POLICY``, the git commit (``git rev-parse HEAD``) and whether the working tree differed from it.
 
 Usage, from the repository root (the shared data folder beside it)::
 
-    python benchmarks/metrics_panel.py --threads 1 --repeats 7
+    python benchmarks/metrics_panel.py --threads 1 --repeats 11
 
 The default is one torch thread: on a machine shared with other jobs, more OpenMP threads than free cores make
 every small tensor operation wait at a barrier (GNU OpenMP spins by default), and the times stop measuring the
@@ -20,16 +32,22 @@ metrics. With ``OMP_WAIT_POLICY=PASSIVE`` in the environment two threads behave 
 """
 
 import argparse
+import importlib
 import os
 import platform
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import cpu_model, git_commit, time_calls, write_report  # noqa: E402
+from _env import cpu_model, git_commit, git_dirty, time_calls, write_report  # noqa: E402
 
 from semfuse.evaluation.fusion import load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_triplet
@@ -38,6 +56,9 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / ".." / "shared" / "data"
 PAIR = Path("msrs_unlabeled") / "test"
 PAIR_NAME = "00004N.png"
+# The last commit before the panel was made fast (band-matrix filters, in-place maps, shared Sobel).
+BASELINE_COMMIT = "fb2c46bcfe4258ba8f9e5d12c8879432625ee0a9"
+BASELINE_PACKAGE = "semfuse_metrics_baseline"
 
 
 def load_triplet(data_root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,34 +71,103 @@ def load_triplet(data_root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fused, ir, vis
 
 
+def import_baseline(commit: str, folder: Path):
+    """``semfuse.metrics`` of ``commit`` as the package ``semfuse_metrics_baseline`` (its registry module)."""
+    listing = subprocess.run(["git", "ls-tree", "--name-only", commit, "src/semfuse/metrics/"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    package = folder / BASELINE_PACKAGE
+    package.mkdir()
+    for path in listing:
+        if path.endswith(".py"):
+            source = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=REPO, capture_output=True, text=True,
+                                    check=True).stdout  # fmt: skip
+            (package / Path(path).name).write_text(source.replace("semfuse.metrics", BASELINE_PACKAGE))
+    sys.path.insert(0, str(folder))
+    return importlib.import_module(f"{BASELINE_PACKAGE}.registry")
+
+
+def interleaved(functions: dict[str, Callable[[], object]], warmup: int, repeats: int, device: torch.device) -> dict:
+    """Per-call times of each function, timed in turn within each of ``repeats`` rounds (see the module doc)."""
+    synchronise = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        for function in functions.values():
+            function()
+    synchronise()
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            synchronise()
+            times[name].append(time.perf_counter() - start)
+    return {name: summary(values) for name, values in times.items()}
+
+
+def summary(times: list[float]) -> dict:
+    """Median, min, max, inter-quartile range and every time, in seconds."""
+    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+            "iqr_s": quartiles[2] - quartiles[0], "times_s": times}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Time the fusion metric panel on one 640x480 triplet.")
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="folder holding msrs_unlabeled/")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--baseline", default=BASELINE_COMMIT, help="git commit whose panel to time alongside")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per entry")
-    parser.add_argument("--repeats", type=int, default=7, help="timed calls per entry")
+    parser.add_argument("--repeats", type=int, default=11, help="timed calls per entry")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--fmi", action="store_true", help="also time FMI_pixel and FMI_dct (seconds each)")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "metrics_panel.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     arrays = load_triplet(args.data_root.resolve())
     fused, ir, vis = (torch.from_numpy(array.copy())[None, None].to(device) for array in arrays)
+    image = torch.from_numpy(arrays[1].astype(np.float64))[None, None].to(device)  # (1, 1, 480, 640)
+    window = torch.full((1, 1, 11, 11), 1 / 121, dtype=torch.float64, device=device)
 
-    def panel() -> None:
-        for name in PANEL:
-            FUSION_METRICS[name](fused, ir, vis)
+    with tempfile.TemporaryDirectory() as folder:
+        baseline = import_baseline(args.baseline, Path(folder))
+        registries = {"panel": FUSION_METRICS, "baseline_panel": baseline.FUSION_METRICS}
 
-    load_before = os.getloadavg()
-    results = {}
-    for name, metric in FUSION_METRICS.items():
-        results[name] = time_calls(lambda metric=metric: metric(fused, ir, vis), device, args.warmup, args.repeats)
-    results["panel"] = time_calls(panel, device, args.warmup, args.repeats)
-    results["evaluate_triplet"] = time_calls(lambda: evaluate_triplet(*arrays), device, args.warmup, args.repeats)
-    for name, entry in results.items():
-        print(f"{name:16s} median {entry['median_s']:.4f} s  (min {entry['min_s']:.4f}, max {entry['max_s']:.4f}, "
+        def panel(registry) -> Callable[[], None]:
+            return lambda: [registry[name](fused, ir, vis) for name in PANEL]
+
+        load_before = os.getloadavg()
+        rounds = interleaved(
+            {
+                "panel": panel(registries["panel"]),
+                "baseline_panel": panel(registries["baseline_panel"]),
+                "reference_conv2d_11x11_f64": lambda: torch.nn.functional.conv2d(image, window),
+            },
+            args.warmup, args.repeats, device,
+        )  # fmt: skip
+        metrics = {}
+        for name in (name for name in FUSION_METRICS if args.fmi or name in PANEL):
+            metrics[name] = interleaved(
+                {label: (lambda m=registry[name]: m(fused, ir, vis)) for label, registry in registries.items()},
+                args.warmup, args.repeats, device,
+            )  # fmt: skip
+        rounds["evaluate_triplet"] = time_calls(lambda: evaluate_triplet(*arrays), device, args.warmup, args.repeats)
+        load_after = os.getloadavg()
+
+    median = {name: entry["median_s"] for name, entry in rounds.items()}
+    ratios = {
+        "panel_over_baseline_panel": median["panel"] / median["baseline_panel"],
+        "panel_over_reference": median["panel"] / median["reference_conv2d_11x11_f64"],
+        "baseline_panel_over_reference": median["baseline_panel"] / median["reference_conv2d_11x11_f64"],
+    }
+    for name, entry in rounds.items():
+        print(f"{name:28s} median {entry['median_s']:.4f} s  (min {entry['min_s']:.4f}, max {entry['max_s']:.4f}, "
               f"IQR {entry['iqr_s']:.4f})", file=sys.stderr)  # fmt: skip
+    for name, pair in metrics.items():
+        print(f"  {name:10s} {pair['panel']['median_s']:.4f} s  (baseline {pair['baseline_panel']['median_s']:.4f} s)",
+              file=sys.stderr)  # fmt: skip
+    for name, value in ratios.items():
+        print(f"{name:28s} {value:.3f}", file=sys.stderr)
     report = {
         "benchmark": "seconds per 640x480 triplet (fused, ir, vis), fusion metric panel, float64 inside",
         "input": {
@@ -92,17 +182,23 @@ def main(argv: list[str] | None = None) -> None:
             "repeats": args.repeats,
             "torch_threads": torch.get_num_threads(),
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+            "baseline_commit": args.baseline,
+            "reference_workload": "torch.nn.functional.conv2d of the (1, 1, 480, 640) float64 infrared image with "
+            "an 11x11 float64 window",
         },
         "machine": {
             "cpu": cpu_model(),
             "logical_cores": os.cpu_count(),
             "platform": platform.platform(),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-            "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+            "load_average_1min_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         },
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
         "git_commit": git_commit(),
-        "results": results,
+        "git_dirty": git_dirty(),
+        "ratios": ratios,
+        "results": rounds,
+        "per_metric": metrics,
     }
     write_report(args.output, report)
 

@@ -15,29 +15,36 @@ from semfuse.metrics._checks import as_float64, check_grey_images
 _HALF_PI = math.pi / 2
 
 
-def _correlate3x3(padded: Tensor, kernel: tuple[tuple[float, ...], ...]) -> Tensor:
-    """Correlate a padded (..., H + 2, W + 2) image with a 3x3 kernel: (..., H, W). Exact for integer data."""
-    height, width = padded.shape[-2] - 2, padded.shape[-1] - 2
-    out = torch.zeros(padded.shape[:-2] + (height, width), dtype=padded.dtype, device=padded.device)
-    for u, row in enumerate(kernel):
-        for v, weight in enumerate(row):
-            if weight:
-                out.add_(padded[..., u : u + height, v : v + width], alpha=weight)
-    return out
+def _sobel(padded: Tensor) -> tuple[Tensor, Tensor]:
+    """Sobel responses of a 1-pixel padded (..., H + 2, W + 2) image, each (..., H, W), exact for integer data.
+
+    Returns (sx, sy): the correlations with [1 0 -1; 2 0 -2; 1 0 -1] and with [-1 -2 -1; 0 0 0; 1 2 1], each as
+    the separable product of a difference along one axis and the smoothing [1 2 1] along the other.
+    """
+    difference = padded[..., :, :-2] - padded[..., :, 2:]  # (..., H + 2, W): x[j - 1] - x[j + 1]
+    sx = (difference[..., :-2, :] + difference[..., 2:, :]).add_(difference[..., 1:-1, :], alpha=2)
+    smoothed = (padded[..., :, :-2] + padded[..., :, 2:]).add_(padded[..., :, 1:-1], alpha=2)  # (..., H + 2, W)
+    sy = smoothed[..., 2:, :] - smoothed[..., :-2, :]
+    return sx, sy
 
 
-# conv2d(x, h, 'same') of the reference = correlation with the kernel rotated by 180 degrees.
-_QABF_SX = ((1, 0, -1), (2, 0, -2), (1, 0, -1))  # rot180 of [-1 0 1; -2 0 2; -1 0 1]
-_QABF_SY = ((-1, -2, -1), (0, 0, 0), (1, 2, 1))  # rot180 of [1 2 1; 0 0 0; -1 -2 -1]
+def _strength(sx: Tensor, sy: Tensor) -> Tensor:
+    """sqrt(sx^2 + sy^2): exact sums of squares for integer data, so equal strengths compare equal."""
+    return torch.square(sx).addcmul_(sy, sy).sqrt_()
+
+
+# conv2d(x, h, 'same') of the reference = correlation with the kernel rotated by 180 degrees: rot180 of
+# [-1 0 1; -2 0 2; -1 0 1] and of [1 2 1; 0 0 0; -1 -2 -1] are the kernels of _sobel's sx and sy.
 QABF_CONSTANTS = {"Tg": 0.9994, "kg": -15.0, "Dg": 0.5, "Ta": 0.9879, "ka": -22.0, "Da": 0.8}
 
 
 def _qabf_edges(image: Tensor) -> tuple[Tensor, Tensor]:
     """Edge strength and orientation of (B, K, H, W) images: Sobel by convolution, zero padding, 'same' size."""
-    padded = torch.nn.functional.pad(image, (1, 1, 1, 1))
-    sx, sy = _correlate3x3(padded, _QABF_SX), _correlate3x3(padded, _QABF_SY)
-    strength = (sx.square() + sy.square()).sqrt()  # exact sums of squares, so equal strengths compare equal
-    orientation = torch.where(sx == 0, torch.full_like(sx, _HALF_PI), torch.atan(sy / sx))
+    sx, sy = _sobel(torch.nn.functional.pad(image, (1, 1, 1, 1)))
+    strength = _strength(sx, sy)
+    # atan(sy / sx), and pi/2 where sx = 0: there sy / sx is +-inf or NaN, all mapped to +inf (|sx| >= 1 elsewhere
+    # for integer data; for other data a finite overflow would give +-pi/2 as atan of a huge ratio does).
+    orientation = sy.div_(sx).nan_to_num_(nan=math.inf, posinf=math.inf, neginf=math.inf).atan_()
     return strength, orientation
 
 
@@ -72,21 +79,20 @@ def qabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
     strength, orientation = _qabf_edges(torch.cat([as_float64(ir), as_float64(vis), as_float64(fused)], dim=1))
     g_sources, g_fused = strength[:, :2], strength[:, 2:]
     a_sources, a_fused = orientation[:, :2], orientation[:, 2:]
-    ratio = torch.where(
-        g_sources > g_fused,
-        g_fused / g_sources.clamp_min(1e-300),
-        torch.where(g_sources == g_fused, g_fused, g_sources / g_fused.clamp_min(1e-300)),
-    )
-    angle = 1 - (a_sources - a_fused).abs() / _HALF_PI
-    strength_term = c["Tg"] / (1 + torch.exp(c["kg"] * (ratio - c["Dg"])))
-    angle_term = c["Ta"] / (1 + torch.exp(c["ka"] * (angle - c["Da"])))
-    preserved = strength_term * angle_term * g_sources  # (B, 2, H, W)
+    # G = min / max of (g_X, g_F), except g_F where they are equal (0/0 included); in place where possible: on a
+    # CPU these maps are larger than the cache and every fresh tensor costs.
+    ratio = torch.minimum(g_sources, g_fused).div_(torch.maximum(g_sources, g_fused))
+    equal = g_sources == g_fused
+    ratio[equal] = g_fused.expand_as(ratio)[equal]
+    strength_term = ratio.sub_(c["Dg"]).mul_(c["kg"]).exp_().add_(1).reciprocal_().mul_(c["Tg"])
+    angle = (a_sources - a_fused).abs_().div_(_HALF_PI).neg_().add_(1)  # A = 1 - |a_X - a_F| / (pi/2)
+    angle_term = angle.sub_(c["Da"]).mul_(c["ka"]).exp_().add_(1).reciprocal_().mul_(c["Ta"])
+    preserved = strength_term.mul_(angle_term).mul_(g_sources)  # (B, 2, H, W)
     return preserved.sum(dim=(1, 2, 3)) / g_sources.sum(dim=(1, 2, 3))
 
 
-# Nabf's Sobel: correlation (not convolution) with these kernels / 8, after a 1-pixel mirror padding.
-_NABF_GV = ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1))
-_NABF_GH = ((-1, -2, -1), (0, 0, 0), (1, 2, 1))
+# Nabf's Sobel: correlation (not convolution) with [-1 0 1; -2 0 2; -1 0 1] / 8 (gv) and
+# [-1 -2 -1; 0 0 0; 1 2 1] / 8 (gh) after a 1-pixel mirror padding: gv = -sx / 8 and gh = sy / 8 of _sobel.
 NABF_CONSTANTS = {
     "Td": 2.0, "wt_min": 0.001, "Lg": 1.5, "Nrg": 0.9999, "kg": 19.0, "sigma_g": 0.5,
     "Nra": 0.9995, "ka": 22.0, "sigma_a": 0.5,
@@ -95,11 +101,10 @@ NABF_CONSTANTS = {
 
 def _nabf_edges(image: Tensor) -> tuple[Tensor, Tensor]:
     """Edge strength and orientation of (B, K, H, W) images: Sobel / 8 by correlation after reflect padding."""
-    padded = torch.nn.functional.pad(image, (1, 1, 1, 1), mode="reflect")
-    gv, gh = _correlate3x3(padded, _NABF_GV) / 8, _correlate3x3(padded, _NABF_GH) / 8
-    strength = (gh.square() + gv.square()).sqrt()
-    flat = (gv == 0) & (gh == 0)
-    orientation = torch.where(flat, torch.zeros_like(gv), torch.atan(gv / gh))  # +-pi/2 where gh = 0
+    sx, sy = _sobel(torch.nn.functional.pad(image, (1, 1, 1, 1), mode="reflect"))
+    strength = _strength(sx, sy).div_(8)  # exact: scaling by a power of 2
+    # atan(gv / gh) = atan(-sx / sy): +-pi/2 where gh = 0, and 0 where gv = gh = 0 (0/0 = NaN -> 0)
+    orientation = sx.neg_().div_(sy).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf).atan_()
     return strength, orientation
 
 
@@ -136,13 +141,14 @@ def nabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
     strength, orientation = _nabf_edges(torch.cat([as_float64(ir), as_float64(vis), as_float64(fused)], dim=1))
     g_sources, g_fused = strength[:, :2], strength[:, 2:]
     a_sources, a_fused = orientation[:, :2], orientation[:, 2:]
-    ratio = torch.minimum(g_sources, g_fused) / torch.maximum(g_sources, g_fused).clamp_min(1e-300)
-    ratio = torch.where((g_sources == 0) | (g_fused == 0), torch.zeros_like(ratio), ratio)
-    angle = ((a_sources - a_fused).abs() - _HALF_PI).abs() / _HALF_PI
-    strength_term = c["Nrg"] / (1 + torch.exp(-c["kg"] * (ratio - c["sigma_g"])))
-    angle_term = c["Nra"] / (1 + torch.exp(-c["ka"] * (angle - c["sigma_a"])))
-    preserved = (strength_term * angle_term).sqrt()
-    weights = torch.where(g_sources >= c["Td"], g_sources.pow(c["Lg"]), torch.full_like(g_sources, c["wt_min"]))
+    # min / max, and 0 where g_X or g_F is 0: the minimum is then 0 (0/0 avoided by the clamp)
+    ratio = torch.minimum(g_sources, g_fused).div_(torch.maximum(g_sources, g_fused).clamp_min_(1e-300))
+    angle = (a_sources - a_fused).abs_().sub_(_HALF_PI).abs_().div_(_HALF_PI)
+    strength_term = ratio.sub_(c["sigma_g"]).mul_(-c["kg"]).exp_().add_(1).reciprocal_().mul_(c["Nrg"])
+    angle_term = angle.sub_(c["sigma_a"]).mul_(-c["ka"]).exp_().add_(1).reciprocal_().mul_(c["Nra"])
+    lost = strength_term.mul_(angle_term).sqrt_().neg_().add_(1)  # 1 - Q
+    # w = g^1.5 (as g sqrt(g): pow is several times slower) where g >= T_d, else wt_min
+    weights = torch.where(g_sources >= c["Td"], g_sources.sqrt().mul_(g_sources), c["wt_min"])
     artifacts = (g_fused > g_sources).all(dim=1, keepdim=True)  # (B, 1, H, W)
-    lost = ((1 - preserved) * weights * artifacts).sum(dim=(1, 2, 3))
+    lost = lost.mul_(weights).mul_(artifacts).sum(dim=(1, 2, 3))
     return lost / weights.sum(dim=(1, 2, 3))

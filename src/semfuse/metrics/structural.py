@@ -29,15 +29,21 @@ def _ssim_per_reference(references: Tensor, image: Tensor, data_range: float = 2
     k = references.shape[1]
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     kernel = gaussian_kernel_1d(WINDOW, SIGMA, device=image.device)
-    stack = torch.cat([references, image, references.square(), image.square(), references * image], dim=1)
+    stack = references.new_empty(references.shape[0], 3 * k + 2, *references.shape[2:])
+    stack[:, :k] = references
+    stack[:, k : k + 1] = image
+    torch.square(references, out=stack[:, k + 1 : 2 * k + 1])
+    torch.square(image, out=stack[:, 2 * k + 1 : 2 * k + 2])
+    torch.mul(references, image, out=stack[:, 2 * k + 2 :])
     moments = separable_filter_valid(stack, kernel)  # (B, 3K + 2, h, w)
     mu1, mu2 = moments[:, :k], moments[:, k : k + 1]
-    sigma1_sq = moments[:, k + 1 : 2 * k + 1] - mu1.square()
-    sigma2_sq = moments[:, 2 * k + 1 : 2 * k + 2] - mu2.square()
-    sigma12 = moments[:, 2 * k + 2 :] - mu1 * mu2
-    numerator = (2 * mu1 * mu2 + c1) * (2 * sigma12 + c2)
-    denominator = (mu1.square() + mu2.square() + c1) * (sigma1_sq + sigma2_sq + c2)
-    return (numerator / denominator).mean(dim=(2, 3))
+    # In place where possible: on a CPU these maps are larger than the cache and every fresh tensor costs.
+    sigma1_sq = torch.addcmul(moments[:, k + 1 : 2 * k + 1], mu1, mu1, value=-1)
+    sigma2_sq = torch.addcmul(moments[:, 2 * k + 1 : 2 * k + 2], mu2, mu2, value=-1)
+    sigma12 = torch.addcmul(moments[:, 2 * k + 2 :], mu1, mu2, value=-1)
+    numerator = (mu1 * mu2).mul_(2).add_(c1).mul_(sigma12.mul_(2).add_(c2))
+    denominator = mu1.square().add_(mu2.square()).add_(c1).mul_(sigma1_sq.add_(sigma2_sq).add_(c2))
+    return numerator.div_(denominator).mean(dim=(2, 3))
 
 
 def ssim_wang(x: Tensor, y: Tensor) -> Tensor:
@@ -94,41 +100,53 @@ def _mef_ssim_scale(sources: Tensor, fused: Tensor, constant: float) -> Tensor:
     """MEF-SSIM of fused (B, 1, H, W) against the two sources (B, 2, H, W) at one scale: (B,)."""
     area = WINDOW * WINDOW
     x1, x2 = sources[:, :1], sources[:, 1:]
+    # The nine planes whose local statistics enter: x1 x2 f x1^2 x2^2 x1x2 f^2 x1f x2f.
+    stack = sources.new_empty(sources.shape[0], 9, *sources.shape[2:])
+    stack[:, :2] = sources
+    stack[:, 2:3] = fused
+    torch.square(sources, out=stack[:, 3:5])
+    torch.mul(x1, x2, out=stack[:, 5:6])
+    torch.square(fused, out=stack[:, 6:7])
+    torch.mul(sources, fused, out=stack[:, 7:9])
     # Box statistics over each 11x11 patch. V_kl = area * sum(x_k x_l) - sum(x_k) sum(x_l) = area^2 * cov; it is
     # exact for integer (and, after the 2x2 mean pooling, dyadic) data, so flat patches give exactly 0.
-    sums = box_sum_valid(torch.cat([sources, sources.square(), x1 * x2], dim=1), WINDOW)  # (B, 5, h, w)
+    sums = box_sum_valid(torch.cat([stack[:, :2], stack[:, 3:6]], dim=1), WINDOW)  # (B, 5, h, w)
     s1, s2 = sums[:, :1], sums[:, 1:2]
-    v11 = area * sums[:, 2:3] - s1.square()
-    v22 = area * sums[:, 3:4] - s2.square()
-    v12 = area * sums[:, 4:5] - s1 * s2
-    norm1 = v11.clamp_min(0).sqrt() / WINDOW  # ||x_1 - mean(x_1)|| over the patch
-    norm2 = v22.clamp_min(0).sqrt() / WINDOW
-    norm_sum = (v11 + 2 * v12 + v22).clamp_min(0).sqrt() / WINDOW  # ||s - mean(s)||, s = x_1 + x_2
+    v11 = sums[:, 2:3].mul_(area).addcmul_(s1, s1, value=-1)
+    v22 = sums[:, 3:4].mul_(area).addcmul_(s2, s2, value=-1)
+    v12 = sums[:, 4:5].mul_(area).addcmul_(s1, s2, value=-1)
+    norm1 = v11.clamp_min(0).sqrt_().div_(WINDOW)  # ||x_1 - mean(x_1)|| over the patch
+    norm2 = v22.clamp_min(0).sqrt_().div_(WINDOW)
+    norm_sum = (v11 + v22).add_(v12, alpha=2).clamp_min_(0).sqrt_().div_(WINDOW)  # ||s - mean(s)||, s = x_1 + x_2
     ed1, ed2 = norm1 + 0.001, norm2 + 0.001
 
-    consistency = (norm_sum + _EPS) / (norm1 + norm2 + _EPS)
-    consistency = torch.where(consistency > 1, torch.full_like(consistency, 1 - _EPS), consistency)
-    consistency = torch.where(consistency < 0, torch.full_like(consistency, _EPS), consistency)
-    power = torch.tan(math.pi / 2 * consistency).clamp(max=10)
-    w1 = (ed1 / WINDOW).pow(power) + _EPS
-    w2 = (ed2 / WINDOW).pow(power) + _EPS
-    c1, c2 = w1 / (w1 + w2) / ed1, w2 / (w1 + w2) / ed2  # r = c1 (x_1 - mu_1) + c2 (x_2 - mu_2)
-    r_norm = ((c1.square() * v11 + 2 * c1 * c2 * v12 + c2.square() * v22).clamp_min(0) / area).sqrt()
-    scale = torch.where(r_norm > 0, torch.maximum(ed1, ed2) / r_norm.clamp_min(1e-300), torch.ones_like(r_norm))
-    c1, c2 = c1 * scale, c2 * scale  # r rescaled to norm max(ed_1, ed_2)
+    # R = (||s - mean s|| + eps) / (sum_k ||x_k - mu_k|| + eps) is > 0, so the reference's R < 0 -> eps never
+    # applies; its R > 1 -> 1 - eps gives p = min(tan(pi/2 (1 - eps)), 10) = 10, as R = 1 does (tan(pi/2) in
+    # floating point is 1.6e16), so R clamped at 1 gives the same p.
+    spread = norm1.add_(norm2).add_(_EPS)  # norm1 is not needed any more
+    consistency = norm_sum.add_(_EPS).div_(spread).clamp_max_(1)
+    power = consistency.mul_(math.pi / 2).tan_().clamp_max_(10)
+    w1 = torch.pow(ed1 / WINDOW, power).add_(_EPS)
+    w2 = torch.pow(ed2 / WINDOW, power).add_(_EPS)
+    total = w1 + w2
+    c1, c2 = w1.div_(total).div_(ed1), w2.div_(total).div_(ed2)  # r = c1 (x_1 - mu_1) + c2 (x_2 - mu_2)
+    r_norm = (c1.square() * v11).addcmul_(c1 * c2, v12, value=2).addcmul_(c2.square(), v22)
+    r_norm = r_norm.clamp_min_(0).div_(area).sqrt_()
+    # r rescaled to norm max(ed_1, ed_2); r = 0 stays 0
+    scale = torch.where(r_norm > 0, torch.maximum(ed1, ed2).div_(r_norm.clamp_min(1e-300)), 1.0)
+    c1, c2 = c1.mul_(scale), c2.mul_(scale)
 
     kernel = gaussian_kernel_1d(WINDOW, SIGMA, device=fused.device)
-    stack = torch.cat([sources, fused, sources.square(), x1 * x2, fused.square(), sources * fused], dim=1)
     g = separable_filter_valid(stack, kernel)  # (B, 9, h, w): x1 x2 f x1^2 x2^2 x1x2 f^2 x1f x2f
-    cov11 = g[:, 3:4] - g[:, 0:1].square()
-    cov22 = g[:, 4:5] - g[:, 1:2].square()
-    cov12 = g[:, 5:6] - g[:, 0:1] * g[:, 1:2]
-    var_f = g[:, 6:7] - g[:, 2:3].square()
-    cov1f = g[:, 7:8] - g[:, 0:1] * g[:, 2:3]
-    cov2f = g[:, 8:9] - g[:, 1:2] * g[:, 2:3]
-    var_r = c1.square() * cov11 + 2 * c1 * c2 * cov12 + c2.square() * cov22
-    cov_rf = c1 * cov1f + c2 * cov2f
-    quality = (2 * cov_rf + constant) / (var_r + var_f + constant)
+    cov11 = torch.addcmul(g[:, 3:4], g[:, 0:1], g[:, 0:1], value=-1)
+    cov22 = torch.addcmul(g[:, 4:5], g[:, 1:2], g[:, 1:2], value=-1)
+    cov12 = torch.addcmul(g[:, 5:6], g[:, 0:1], g[:, 1:2], value=-1)
+    var_f = torch.addcmul(g[:, 6:7], g[:, 2:3], g[:, 2:3], value=-1)
+    cov1f = torch.addcmul(g[:, 7:8], g[:, 0:1], g[:, 2:3], value=-1)
+    cov2f = torch.addcmul(g[:, 8:9], g[:, 1:2], g[:, 2:3], value=-1)
+    var_r = cov11.mul_(c1.square()).addcmul_(c1 * c2, cov12, value=2).addcmul_(c2.square(), cov22)
+    cov_rf = cov1f.mul_(c1).addcmul_(c2, cov2f)
+    quality = cov_rf.mul_(2).add_(constant).div_(var_r.add_(var_f).add_(constant))
     return quality.mean(dim=(1, 2, 3))
 
 

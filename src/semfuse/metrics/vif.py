@@ -16,6 +16,7 @@ from semfuse.metrics.filters import gaussian_kernel_1d, separable_filter_valid
 NOISE_VARIANCE = 2.0
 SCALES = 4
 _TINY = 1e-10
+_BELOW_TINY = math.nextafter(_TINY, 0.0)  # x > _BELOW_TINY is x >= 1e-10
 _LN10 = math.log(10)
 
 
@@ -39,25 +40,38 @@ def _minimum_size() -> int:
 MIN_SIZE = _minimum_size()
 
 
+def _moment_stack(reference: Tensor, distorted: Tensor) -> Tensor:
+    """(B, 3K + 2, H, W): reference (K), distorted, reference^2 (K), distorted^2, reference * distorted (K)."""
+    k = reference.shape[1]
+    stack = reference.new_empty(reference.shape[0], 3 * k + 2, *reference.shape[2:])
+    stack[:, :k] = reference
+    stack[:, k : k + 1] = distorted
+    torch.square(reference, out=stack[:, k + 1 : 2 * k + 1])
+    torch.square(distorted, out=stack[:, 2 * k + 1 : 2 * k + 2])
+    torch.mul(reference, distorted, out=stack[:, 2 * k + 2 :])
+    return stack
+
+
 def _scale_sums(reference: Tensor, distorted: Tensor, kernel: Tensor) -> tuple[Tensor, Tensor]:
     """Numerator and denominator sums of one scale. reference: (B, K, H, W); distorted: (B, 1, H, W)."""
     k = reference.shape[1]
-    stack = torch.cat([reference, distorted, reference.square(), distorted.square(), reference * distorted], dim=1)
-    moments = separable_filter_valid(stack, kernel)  # (B, 3K + 2, h, w)
+    moments = separable_filter_valid(_moment_stack(reference, distorted), kernel)  # (B, 3K + 2, h, w)
     mu1, mu2 = moments[:, :k], moments[:, k : k + 1]
-    sigma1_sq = (moments[:, k + 1 : 2 * k + 1] - mu1.square()).clamp_min_(0)
-    sigma2_sq = (moments[:, 2 * k + 1 : 2 * k + 2] - mu2.square()).clamp_min_(0)
-    sigma12 = moments[:, 2 * k + 2 :] - mu1 * mu2
-    # The reference code's chain of masks, folded: the gain g = sigma12 / (sigma1^2 + 1e-10) is kept only where
-    # sigma1^2 >= 1e-10, sigma2^2 >= 1e-10 and g > 0 (else g = 0 and the numerator term vanishes); there
-    # sv^2 = max(sigma2^2 - g sigma12, 1e-10). Where sigma1^2 < 1e-10 it counts as 0 in the denominator.
-    flat_reference = sigma1_sq < _TINY
-    kept = ~flat_reference & (sigma2_sq >= _TINY) & (sigma12 > 0)
-    gain = sigma12 / (sigma1_sq + _TINY)
-    noise = (sigma2_sq - gain * sigma12).clamp_min_(_TINY)
-    information = torch.log1p(gain.square_().mul_(sigma1_sq).div_(noise.add_(NOISE_VARIANCE)))
-    numerator = information.masked_fill_(~kept, 0).sum(dim=(2, 3))
-    denominator = torch.log1p(sigma1_sq.masked_fill_(flat_reference, 0).div_(NOISE_VARIANCE)).sum(dim=(2, 3))
+    # In place where possible: on a CPU these maps are larger than the cache and every fresh tensor costs.
+    sigma1_sq = torch.addcmul(moments[:, k + 1 : 2 * k + 1], mu1, mu1, value=-1)
+    sigma2_sq = torch.addcmul(moments[:, 2 * k + 1 : 2 * k + 2], mu2, mu2, value=-1).clamp_min_(0)
+    sigma12 = torch.addcmul(moments[:, 2 * k + 2 :], mu1, mu2, value=-1)
+    # The reference code's masks: sigma^2 < 0 -> 0, then sigma1^2 < 1e-10 -> 0 (one threshold: x >= 1e-10 kept).
+    sigma1_sq = torch.nn.functional.threshold(sigma1_sq, _BELOW_TINY, 0.0, inplace=True)
+    # The gain g = sigma12 / (sigma1^2 + 1e-10) counts only where sigma1^2 >= 1e-10, sigma2^2 >= 1e-10 and g > 0
+    # (elsewhere g = 0 and the numerator term is log10(1) = 0); there sv^2 = max(sigma2^2 - g sigma12, 1e-10).
+    # Zeroing sigma12 where sigma2^2 < 1e-10 and clamping g at 0 give g = 0 on two of the three masks; on the
+    # third, sigma1^2 = 0 makes g^2 sigma1^2 = 0 (g stays finite: |sigma12| <= 255^2, so |g| <= 7e14).
+    gain = (sigma12 * (sigma2_sq >= _TINY)).div_(sigma1_sq + _TINY).clamp_min_(0)
+    noise = torch.addcmul(sigma2_sq, gain, sigma12, value=-1).clamp_min_(_TINY).add_(NOISE_VARIANCE)
+    information = gain.square_().mul_(sigma1_sq).div_(noise).add_(1).log_()
+    numerator = information.sum(dim=(2, 3))
+    denominator = sigma1_sq.div_(NOISE_VARIANCE).add_(1).log_().sum(dim=(2, 3))
     return numerator / _LN10, denominator / _LN10  # (B, K) each, log10 sums
 
 
@@ -70,8 +84,8 @@ def _vif_per_reference(references: Tensor, distorted: Tensor) -> Tensor:
     for scale in range(1, SCALES + 1):
         size = 2 ** (SCALES + 1 - scale) + 1
         kernel = gaussian_kernel_1d(size, size / 5, device=references.device)
-        if scale > 1:
-            both = separable_filter_valid(torch.cat([reference, distorted], dim=1), kernel)[..., ::2, ::2]
+        if scale > 1:  # filter2(w, x, 'valid') then x(1:2:end, 1:2:end)
+            both = separable_filter_valid(torch.cat([reference, distorted], dim=1), kernel, stride=2)
             reference, distorted = both[:, :-1], both[:, -1:]
         scale_numerator, scale_denominator = _scale_sums(reference, distorted, kernel)
         numerator = numerator + scale_numerator
