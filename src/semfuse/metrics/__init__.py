@@ -3,7 +3,8 @@
 Every metric takes (B, 1, H, W) tensors on the 0-255 scale (uint8 or float, CPU or CUDA) and returns a (B,) float64
 tensor. ``FUSION_METRICS`` maps the table names (the default ``PANEL``: EN, SD, SF, AG, MI, SCD, VIF, Qabf, Nabf, SSIM,
 MS-SSIM, CC, PSNR, MSE; and the slower FMI_pixel, FMI_dct) to the functions and their direction;
-:func:`evaluate_triplet` scores one image triplet. Definitions, reference code and agreement are in docs/metrics.md.
+:func:`evaluate_triplet` scores one image triplet and :func:`evaluate_metrics` a batch, sharing work between metrics
+(``SHARED_METRICS``). Definitions, reference code and agreement are in docs/metrics.md.
 """
 
 from semfuse.metrics.correlation import (
@@ -18,8 +19,10 @@ from semfuse.metrics.information import mutual_information, mutual_information_p
 from semfuse.metrics.registry import (
     FUSION_METRICS,
     PANEL,
+    SHARED_METRICS,
     FusionMetric,
     UnknownMetricError,
+    evaluate_metrics,
     evaluate_triplet,
     resolve_metric_names,
 )
@@ -32,6 +35,7 @@ from semfuse.metrics.statistics import (
 from semfuse.metrics.structural import (
     mef_ssim_scales,
     ms_ssim,
+    ssim_and_ms_ssim,
     ssim_wang,
     structural_similarity,
 )
@@ -40,12 +44,14 @@ from semfuse.metrics.vif import vif_pixel, visual_information_fidelity
 __all__ = [
     "FUSION_METRICS",
     "PANEL",
+    "SHARED_METRICS",
     "FusionMetric",
     "UnknownMetricError",
     "average_gradient",
     "correlation_coefficient",
     "dct2",
     "entropy",
+    "evaluate_metrics",
     "evaluate_triplet",
     "feature_mutual_information",
     "fmi_dct",
@@ -61,6 +67,7 @@ __all__ = [
     "qabf",
     "resolve_metric_names",
     "spatial_frequency",
+    "ssim_and_ms_ssim",
     "ssim_wang",
     "standard_deviation",
     "structural_similarity",

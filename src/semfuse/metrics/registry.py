@@ -28,7 +28,7 @@ from semfuse.metrics.statistics import (
     spatial_frequency,
     standard_deviation,
 )
-from semfuse.metrics.structural import ms_ssim, structural_similarity
+from semfuse.metrics.structural import ms_ssim, ssim_and_ms_ssim, structural_similarity
 from semfuse.metrics.vif import visual_information_fidelity
 
 
@@ -84,6 +84,11 @@ FUSION_METRICS: "OrderedDict[str, FusionMetric]" = OrderedDict(
     )
 )
 PANEL: tuple[str, ...] = tuple(name for name, metric in FUSION_METRICS.items() if metric.in_panel)
+# Metrics that share their heavy intermediate results: when all of a group are asked for, one call computes them
+# together (the values are those of the metrics' own functions, up to rounding).
+SHARED_METRICS: dict[tuple[str, ...], Callable[[Tensor, Tensor, Tensor], tuple[Tensor, ...]]] = {
+    ("SSIM", "MS-SSIM"): ssim_and_ms_ssim,  # the same 11x11 Gaussian moments at full size
+}
 
 
 def _normalise(name: str) -> str:
@@ -120,6 +125,36 @@ def resolve_metric_names(names: str | Iterable[str] | None = None) -> tuple[str,
     if not resolved:
         raise UnknownMetricError(f"no metric selected; choose from {', '.join(FUSION_METRICS)}")
     return tuple(resolved)
+
+
+def evaluate_metrics(
+    fused: Tensor, ir: Tensor, vis: Tensor, names: str | Iterable[str] | None = None
+) -> dict[str, Tensor]:
+    """Score a batch of fused images with the metric panel, sharing work between metrics (see SHARED_METRICS).
+
+    Args:
+        fused: tensor of shape (B, 1, H, W) on the 0-255 scale.
+        ir: infrared images, same shape.
+        vis: visible images, same shape.
+        names: metrics to compute (see :func:`resolve_metric_names`); None for the panel.
+
+    Returns:
+        Metric name -> (B,) float64 tensor, in the order of ``names``.
+
+    Example:
+        >>> x = torch.arange(64 * 64).reshape(1, 1, 64, 64) % 256
+        >>> evaluate_metrics(x, x, x, names="SSIM,MS-SSIM")
+        {'SSIM': tensor([2.], dtype=torch.float64), 'MS-SSIM': tensor([1.0000], dtype=torch.float64)}
+    """
+    selected = resolve_metric_names(names)
+    values: dict[str, Tensor] = {}
+    for group, function in SHARED_METRICS.items():
+        if all(name in selected for name in group):
+            values.update(zip(group, function(fused, ir, vis)))
+    for name in selected:
+        if name not in values:
+            values[name] = FUSION_METRICS[name](fused, ir, vis)
+    return {name: values[name] for name in selected}
 
 
 def _as_batch(name: str, image: np.ndarray | Tensor) -> Tensor:
@@ -160,4 +195,5 @@ def evaluate_triplet(
     shapes = {key: tuple(batch.shape[-2:]) for key, batch in batches.items()}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"evaluate_triplet expects images of one shape, got {shapes}")
-    return {name: float(FUSION_METRICS[name](batches["fused"], batches["ir"], batches["vis"])[0]) for name in selected}
+    scores = evaluate_metrics(batches["fused"], batches["ir"], batches["vis"], selected)
+    return {name: float(value[0]) for name, value in scores.items()}

@@ -96,21 +96,25 @@ def structural_similarity(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
     return _ssim_per_reference(references, as_float64(fused)).sum(dim=1)
 
 
-def _mef_ssim_scale(sources: Tensor, fused: Tensor, constant: float) -> Tensor:
-    """MEF-SSIM of fused (B, 1, H, W) against the two sources (B, 2, H, W) at one scale: (B,)."""
+def _mef_ssim_scale(sources: Tensor, fused: Tensor, constant: float) -> tuple[Tensor, Tensor]:
+    """MEF-SSIM of fused (B, 1, H, W) against the two sources (B, 2, H, W) at one scale: (B,).
+
+    Also returns the Gaussian-weighted local means of the nine planes x1 x2 x1^2 x2^2 x1x2 f f^2 x1f x2f,
+    (B, 9, h, w), from which :func:`_ssim_from_moments` gives Wang's SSIM without filtering again.
+    """
     area = WINDOW * WINDOW
     x1, x2 = sources[:, :1], sources[:, 1:]
-    # The nine planes whose local statistics enter: x1 x2 f x1^2 x2^2 x1x2 f^2 x1f x2f.
+    # The nine planes whose local statistics enter; the first five are also box-summed.
     stack = sources.new_empty(sources.shape[0], 9, *sources.shape[2:])
     stack[:, :2] = sources
-    stack[:, 2:3] = fused
-    torch.square(sources, out=stack[:, 3:5])
-    torch.mul(x1, x2, out=stack[:, 5:6])
+    torch.square(sources, out=stack[:, 2:4])
+    torch.mul(x1, x2, out=stack[:, 4:5])
+    stack[:, 5:6] = fused
     torch.square(fused, out=stack[:, 6:7])
     torch.mul(sources, fused, out=stack[:, 7:9])
     # Box statistics over each 11x11 patch. V_kl = area * sum(x_k x_l) - sum(x_k) sum(x_l) = area^2 * cov; it is
     # exact for integer (and, after the 2x2 mean pooling, dyadic) data, so flat patches give exactly 0.
-    sums = box_sum_valid(torch.cat([stack[:, :2], stack[:, 3:6]], dim=1), WINDOW)  # (B, 5, h, w)
+    sums = box_sum_valid(stack[:, :5], WINDOW)  # (B, 5, h, w): x1 x2 x1^2 x2^2 x1x2
     s1, s2 = sums[:, :1], sums[:, 1:2]
     v11 = sums[:, 2:3].mul_(area).addcmul_(s1, s1, value=-1)
     v22 = sums[:, 3:4].mul_(area).addcmul_(s2, s2, value=-1)
@@ -126,8 +130,9 @@ def _mef_ssim_scale(sources: Tensor, fused: Tensor, constant: float) -> Tensor:
     spread = norm1.add_(norm2).add_(_EPS)  # norm1 is not needed any more
     consistency = norm_sum.add_(_EPS).div_(spread).clamp_max_(1)
     power = consistency.mul_(math.pi / 2).tan_().clamp_max_(10)
-    w1 = torch.pow(ed1 / WINDOW, power).add_(_EPS)
-    w2 = torch.pow(ed2 / WINDOW, power).add_(_EPS)
+    # (ed / 11)^p as exp(p log(ed / 11)), ed >= 0.001: torch.pow of two tensors is several times slower
+    w1 = torch.log(ed1 / WINDOW).mul_(power).exp_().add_(_EPS)
+    w2 = torch.log(ed2 / WINDOW).mul_(power).exp_().add_(_EPS)
     total = w1 + w2
     c1, c2 = w1.div_(total).div_(ed1), w2.div_(total).div_(ed2)  # r = c1 (x_1 - mu_1) + c2 (x_2 - mu_2)
     r_norm = (c1.square() * v11).addcmul_(c1 * c2, v12, value=2).addcmul_(c2.square(), v22)
@@ -137,17 +142,34 @@ def _mef_ssim_scale(sources: Tensor, fused: Tensor, constant: float) -> Tensor:
     c1, c2 = c1.mul_(scale), c2.mul_(scale)
 
     kernel = gaussian_kernel_1d(WINDOW, SIGMA, device=fused.device)
-    g = separable_filter_valid(stack, kernel)  # (B, 9, h, w): x1 x2 f x1^2 x2^2 x1x2 f^2 x1f x2f
-    cov11 = torch.addcmul(g[:, 3:4], g[:, 0:1], g[:, 0:1], value=-1)
-    cov22 = torch.addcmul(g[:, 4:5], g[:, 1:2], g[:, 1:2], value=-1)
-    cov12 = torch.addcmul(g[:, 5:6], g[:, 0:1], g[:, 1:2], value=-1)
-    var_f = torch.addcmul(g[:, 6:7], g[:, 2:3], g[:, 2:3], value=-1)
-    cov1f = torch.addcmul(g[:, 7:8], g[:, 0:1], g[:, 2:3], value=-1)
-    cov2f = torch.addcmul(g[:, 8:9], g[:, 1:2], g[:, 2:3], value=-1)
+    g = separable_filter_valid(stack, kernel)  # (B, 9, h, w): x1 x2 x1^2 x2^2 x1x2 f f^2 x1f x2f
+    cov11 = torch.addcmul(g[:, 2:3], g[:, 0:1], g[:, 0:1], value=-1)
+    cov22 = torch.addcmul(g[:, 3:4], g[:, 1:2], g[:, 1:2], value=-1)
+    cov12 = torch.addcmul(g[:, 4:5], g[:, 0:1], g[:, 1:2], value=-1)
+    var_f = torch.addcmul(g[:, 6:7], g[:, 5:6], g[:, 5:6], value=-1)
+    cov1f = torch.addcmul(g[:, 7:8], g[:, 0:1], g[:, 5:6], value=-1)
+    cov2f = torch.addcmul(g[:, 8:9], g[:, 1:2], g[:, 5:6], value=-1)
     var_r = cov11.mul_(c1.square()).addcmul_(c1 * c2, cov12, value=2).addcmul_(c2.square(), cov22)
     cov_rf = cov1f.mul_(c1).addcmul_(c2, cov2f)
     quality = cov_rf.mul_(2).add_(constant).div_(var_r.add_(var_f).add_(constant))
-    return quality.mean(dim=(1, 2, 3))
+    return quality.mean(dim=(1, 2, 3)), g
+
+
+def _ssim_from_moments(moments: Tensor, source_offsets: Tensor, fused_offset: Tensor) -> Tensor:
+    """Wang SSIM of each source against F, (B, 2), from :func:`_mef_ssim_scale`'s moments of the centred images.
+
+    The images were centred on offsets a (their rounded means): the local means are mu = g + a, and the local
+    (co)variances, invariant to the offsets, come from the centred moments (with less rounding than raw moments).
+    """
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu1 = moments[:, 0:2] + source_offsets  # (B, 2, h, w)
+    mu2 = moments[:, 5:6] + fused_offset
+    sigma1_sq = torch.addcmul(moments[:, 2:4], moments[:, 0:2], moments[:, 0:2], value=-1)
+    sigma2_sq = torch.addcmul(moments[:, 6:7], moments[:, 5:6], moments[:, 5:6], value=-1)
+    sigma12 = torch.addcmul(moments[:, 7:9], moments[:, 0:2], moments[:, 5:6], value=-1)
+    numerator = (mu1 * mu2).mul_(2).add_(c1).mul_(sigma12.mul_(2).add_(c2))
+    denominator = mu1.square_().add_(mu2.square_()).add_(c1).mul_(sigma1_sq.add_(sigma2_sq).add_(c2))
+    return numerator.div_(denominator).mean(dim=(2, 3))
 
 
 def _mean_pool_2x2(images: Tensor) -> Tensor:
@@ -176,19 +198,28 @@ def mef_ssim_scales(fused: Tensor, ir: Tensor, vis: Tensor, levels: int = 3) -> 
     """
     smallest = (WINDOW - 1) * 2 ** (levels - 1) + 1  # the coarsest scale, ceil(H / 2^(levels-1)), holds a window
     check_grey_images("mef_ssim_scales", min_size=smallest, fused=fused, ir=ir, vis=vis)
+    return _mef_ssim_scales(fused, ir, vis, levels)[0]
+
+
+def _mef_ssim_scales(fused: Tensor, ir: Tensor, vis: Tensor, levels: int) -> tuple[Tensor, Tensor]:
+    """(B, levels) MEF-SSIM per scale, and the (B, 2) Wang SSIM of each source against F from scale 1's moments."""
     sources = torch.cat([as_float64(ir), as_float64(vis)], dim=1)  # (B, 2, H, W)
     image = as_float64(fused)
     # Every step is invariant to a constant offset per image; removing the rounded mean keeps integer data integer
     # and the moment arithmetic small.
-    sources = sources - sources.mean(dim=(2, 3), keepdim=True).round()
-    image = image - image.mean(dim=(2, 3), keepdim=True).round()
+    source_offsets = sources.mean(dim=(2, 3), keepdim=True).round()
+    fused_offset = image.mean(dim=(2, 3), keepdim=True).round()
+    sources, image = sources - source_offsets, image - fused_offset
     constant = (0.03 * 255) ** 2
     scores = []
     for level in range(levels):
         if level:
             sources, image = _mean_pool_2x2(sources), _mean_pool_2x2(image)
-        scores.append(_mef_ssim_scale(sources, image, constant))
-    return torch.stack(scores, dim=1)
+        score, moments = _mef_ssim_scale(sources, image, constant)
+        scores.append(score)
+        if not level:
+            ssim = _ssim_from_moments(moments, source_offsets, fused_offset)
+    return torch.stack(scores, dim=1), ssim
 
 
 def ms_ssim(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
@@ -219,6 +250,34 @@ def ms_ssim(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         >>> ms_ssim(x, x, x)  # F equal to both sources keeps their common structure
         tensor([1.0000], dtype=torch.float64)
     """
-    scores = mef_ssim_scales(fused, ir, vis, levels=len(MS_SSIM_WEIGHTS))
+    return _ms_ssim_from_scales(mef_ssim_scales(fused, ir, vis, levels=len(MS_SSIM_WEIGHTS)))
+
+
+def _ms_ssim_from_scales(scores: Tensor) -> Tensor:
+    """prod_l Q_l^(beta_l) of (B, levels) per-scale MEF-SSIM values."""
     weights = torch.tensor(MS_SSIM_WEIGHTS, dtype=torch.float64, device=scores.device)
     return scores.pow(weights / weights.sum()).prod(dim=1)
+
+
+def ssim_and_ms_ssim(fused: Tensor, ir: Tensor, vis: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`structural_similarity` and :func:`ms_ssim` in one pass: both need the same 11x11 Gaussian moments
+    of the sources and F at full size, which are filtered once (the panel computes them this way).
+
+    Args:
+        fused: tensor of shape (B, 1, H, W), H, W >= 41, values on the 0-255 scale.
+        ir: infrared image, same shape.
+        vis: visible image, same shape.
+
+    Returns:
+        (SSIM, MS-SSIM), each a tensor of shape (B,), float64.
+
+    Example:
+        >>> x = torch.rand(1, 1, 48, 48, generator=torch.Generator().manual_seed(0)) * 255
+        >>> ssim_and_ms_ssim(x, x, x)
+        (tensor([2.], dtype=torch.float64), tensor([1.0000], dtype=torch.float64))
+    """
+    levels = len(MS_SSIM_WEIGHTS)
+    smallest = (WINDOW - 1) * 2 ** (levels - 1) + 1
+    check_grey_images("ssim_and_ms_ssim", min_size=smallest, fused=fused, ir=ir, vis=vis)
+    scores, ssim = _mef_ssim_scales(fused, ir, vis, levels)
+    return ssim.sum(dim=1), _ms_ssim_from_scales(scores)
