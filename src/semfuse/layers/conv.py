@@ -1,10 +1,152 @@
 """Convolution blocks of the fusion network's encoders and decoder."""
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-class DenseBlock(nn.Module):
+def _layout(x: Tensor) -> torch.memory_format:
+    """channels-last when x's channels are its innermost dimension (as on the fast path), else contiguous."""
+    return torch.channels_last if x.dim() == 4 and x.stride(1) == 1 and x.shape[1] > 1 else torch.contiguous_format
+
+
+def _strips(x: Tensor) -> list[Tensor]:
+    """The four one-pixel borders of x (B, C, H, W): top row, bottom row, left column, right column."""
+    return [x[:, :, :1, :], x[:, :, -1:, :], x[:, :, :, :1], x[:, :, :, -1:]]
+
+
+def _border_terms(strips: list[Tensor], weight: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """What the replicated rows and columns add to the top, bottom, left and right borders of a zero-padded 3x3
+    convolution, from x's :func:`_strips`: kernel row 0 on x's first row (replicate-padded sideways, which covers
+    the corners), kernel row 2 on the last row, kernel column 0 on the first column (zero-padded up and down, so
+    the corners are not counted twice) and kernel column 2 on the last column."""
+    top, bottom, left, right = strips
+    top, bottom = (F.pad(row, (1, 1, 0, 0), mode="replicate") for row in (top, bottom))
+    return (F.conv2d(top, weight[:, :, :1, :]), F.conv2d(bottom, weight[:, :, 2:, :]),
+            F.conv2d(left, weight[:, :, :, :1], padding=(1, 0)), F.conv2d(right, weight[:, :, :, 2:], padding=(1, 0)))
+
+
+def _add_borders(out: Tensor, terms: tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
+    top, bottom, left, right = terms
+    out[:, :, :1, :] += top
+    out[:, :, -1:, :] += bottom
+    out[:, :, :, :1] += left
+    out[:, :, :, -1:] += right
+    return out
+
+
+class _ReplicateConv3x3(torch.autograd.Function):
+    """Forward and backward of a replicate-padded 3x3 convolution with the padding as border corrections.
+
+    Backward: one zero-padded ``convolution_backward`` for the whole image, plus the border terms' gradients, which
+    are recomputed on one-pixel strips; no image-sized padded tensor or padding gradient is ever made.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _add_borders(F.conv2d(x, weight, bias, padding=1), _border_terms(_strips(x), weight))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        x, weight = ctx.saved_tensors
+        need_x, need_weight, need_bias = ctx.needs_input_grad
+        x_dtype, weight_dtype = x.dtype, weight.dtype
+        x, weight = x.to(grad.dtype), weight.to(grad.dtype)  # under autocast the forward ran in grad's dtype
+        # a slice of a concatenation's gradient: made dense in x's layout here, not transposed by oneDNN
+        grad = grad.contiguous(memory_format=_layout(x))
+        grad_x, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+            grad, x, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
+            [need_x, need_weight, need_bias and ctx.has_bias])
+        with torch.enable_grad():
+            strips = [strip.detach().requires_grad_(need_x) for strip in _strips(x)]
+            kernel = weight.detach().requires_grad_(need_weight)
+            terms = _border_terms(strips, kernel)
+            inputs = (strips if need_x else []) + ([kernel] if need_weight else [])
+            grads = torch.autograd.grad(terms, inputs, _strips(grad)) if inputs else ()
+        if need_x:
+            for border, strip_grad in zip(_strips(grad_x), grads[:4]):
+                border += strip_grad
+        if need_weight:
+            grad_weight += grads[-1]
+            grad_weight = grad_weight.to(weight_dtype)
+        if need_x:
+            grad_x = grad_x.to(x_dtype)
+        if grad_bias is not None:
+            grad_bias = grad_bias.to(weight_dtype)
+        return grad_x, grad_weight, grad_bias
+
+
+def conv3x3_replicate(x: Tensor, conv: nn.Conv2d) -> Tensor:
+    """``conv(x)`` for a 3x3, stride-1 ``conv`` with replicate padding 1, without building the padded copy of x.
+
+    The convolution runs with zero padding (which oneDNN applies for free) and the four one-pixel borders of the
+    result are then corrected by adding what the replicated rows and columns would have contributed. Equal to
+    ``conv(x)`` up to float rounding (about 1e-6 relative), gradients included; the padded copy it avoids (and, in
+    training, its gradient) is a full pass over x, as slow as the convolution itself for the network's thin layers.
+    """
+    return _ReplicateConv3x3.apply(x, conv.weight, conv.bias)
+
+
+class _Upsample2x(torch.autograd.Function):
+    """Nearest x2 up-sampling cropped to (height, width), with a fast backward: the gradient of each source pixel
+    is the sum of its (up to four) copies', one 2x2 sum-pooling (PyTorch's own backward is slow in channels-last)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, height: int, width: int) -> Tensor:
+        return F.interpolate(x, scale_factor=2.0, mode="nearest")[..., :height, :width]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        grad = grad.contiguous(memory_format=_layout(grad))  # a slice of a concatenation's gradient, made dense
+        return F.avg_pool2d(grad, 2, ceil_mode=True, divisor_override=1), None, None
+
+
+def upsample2x_to(x: Tensor, height: int, width: int, fast: bool = False) -> Tensor:
+    """Nearest x2 up-sampling of x cropped to (height, width); ``fast``: with :class:`_Upsample2x`'s backward."""
+    if fast:
+        return _Upsample2x.apply(x, height, width)
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")[..., :height, :width]
+
+
+def cat_upsampled(parts: list[Tensor], low: Tensor) -> Tensor:
+    """``torch.cat(parts + [upsample2x_to(low, H, W)], dim=1)`` written straight into one channels-last tensor.
+
+    The up-sampled copy is never made: each of the four phases of the x2 grid (even/odd rows and columns) is one
+    strided copy from ``low``. No autograd (used when no gradient is recorded).
+    """
+    batch, _, height, width = parts[0].shape
+    channels = sum(part.shape[1] for part in parts) + low.shape[1]
+    out = torch.empty((batch, channels, height, width), dtype=low.dtype, device=low.device,
+                      memory_format=torch.channels_last)
+    start = 0
+    for part in parts:
+        out[:, start : start + part.shape[1]].copy_(part)
+        start += part.shape[1]
+    up = out[:, start:]
+    half_height, half_width = height // 2, width // 2  # odd rows and columns
+    up[:, :, 0::2, 0::2].copy_(low[:, :, : (height + 1) // 2, : (width + 1) // 2])
+    up[:, :, 0::2, 1::2].copy_(low[:, :, : (height + 1) // 2, :half_width])
+    up[:, :, 1::2, 0::2].copy_(low[:, :, :half_height, : (width + 1) // 2])
+    up[:, :, 1::2, 1::2].copy_(low[:, :, :half_height, :half_width])
+    return out
+
+
+class FastPathMixin:
+    """``fast_path``: run the module's replicate-padded 3x3 convolutions through :func:`conv3x3_replicate` and its
+    up-sampling through :func:`upsample2x_to`'s fast backward (set by
+    :meth:`semfuse.models.fusion_net.FusionNet.use_channels_last`); off, they run as PyTorch defines them."""
+
+    fast_path = False
+
+    def _conv3x3(self, conv: nn.Conv2d, x: Tensor) -> Tensor:
+        return conv3x3_replicate(x, conv) if self.fast_path else conv(x)
+
+
+class DenseBlock(FastPathMixin, nn.Module):
     """Two conv3x3 + LeakyReLU(0.2) with dense concatenation, then conv1x1 + LeakyReLU(0.1).
 
     (B, in_channels, H, W) -> (B, out_channels, H, W). Each conv3x3 adds ``growth`` channels
@@ -22,12 +164,12 @@ class DenseBlock(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: Tensor) -> Tensor:
-        x = torch.cat([x, self.act_dense(self.conv1(x))], dim=1)
-        x = torch.cat([x, self.act_dense(self.conv2(x))], dim=1)
+        x = torch.cat([x, self.act_dense(self._conv3x3(self.conv1, x))], dim=1)
+        x = torch.cat([x, self.act_dense(self._conv3x3(self.conv2, x))], dim=1)
         return self.act_out(self.fuse(x))
 
 
-class ConvBlock(nn.Module):
+class ConvBlock(FastPathMixin, nn.Module):
     """conv3x3 + LeakyReLU(0.2), twice: (B, in_channels, H, W) -> (B, out_channels, H, W)."""
 
     def __init__(self, in_channels: int, out_channels: int):
@@ -41,4 +183,5 @@ class ConvBlock(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+        conv1, act1, conv2, act2 = self.body
+        return act2(self._conv3x3(conv2, act1(self._conv3x3(conv1, x))))

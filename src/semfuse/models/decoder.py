@@ -1,19 +1,12 @@
 """Nest-connection decoder (RFN-Nest / UNet++ style) from multi-scale fused features to an image in [0, 1]."""
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from semfuse.layers.conv import ConvBlock
+from semfuse.layers.conv import ConvBlock, FastPathMixin, cat_upsampled, upsample2x_to
 
 
-def _upsample_to(x: Tensor, reference: Tensor) -> Tensor:
-    """Nearest x2 up-sampling, cropped to the spatial size of ``reference`` (ceil pooling made it >= that)."""
-    height, width = reference.shape[-2:]
-    return F.interpolate(x, scale_factor=2.0, mode="nearest")[..., :height, :width]
-
-
-class NestDecoder(nn.Module):
+class NestDecoder(FastPathMixin, nn.Module):
     """Dense nested skip paths over S scales; node (s, j) for j >= 1 sees nodes (s, 0..j-1) and up(node (s+1, j-1)).
 
     Contract: input a list of S features, feature s of shape (B, widths[s], H_s, W_s) with H_s = ceil(H_{s-1} / 2);
@@ -36,6 +29,12 @@ class NestDecoder(nn.Module):
         nodes = [[feature] for feature in features]
         for level in range(1, self.depth):
             for scale in range(self.depth - level):
-                inputs = nodes[scale][:level] + [_upsample_to(nodes[scale + 1][level - 1], features[scale])]
-                nodes[scale].append(self.blocks[f"{scale}_{level}"](torch.cat(inputs, dim=1)))
+                # nearest x2 up-sampling, cropped to the finer scale's size (ceil pooling made it >= that)
+                low = nodes[scale + 1][level - 1]
+                if self.fast_path and not torch.is_grad_enabled():
+                    joined = cat_upsampled(nodes[scale][:level], low)
+                else:
+                    up = upsample2x_to(low, *features[scale].shape[-2:], fast=self.fast_path)
+                    joined = torch.cat(nodes[scale][:level] + [up], dim=1)
+                nodes[scale].append(self.blocks[f"{scale}_{level}"](joined))
         return torch.tanh(self.head(nodes[0][-1])) / 2 + 0.5

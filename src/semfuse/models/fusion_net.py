@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from semfuse.layers.attention import ATTENTION_KINDS, get_attention
+from semfuse.layers.conv import FastPathMixin
 from semfuse.models.decoder import NestDecoder
 from semfuse.models.encoder import Encoder
 from semfuse.models.fusion_block import FusionBlock
@@ -35,9 +36,12 @@ class FusionNet(nn.Module):
 
     ``forward(ir, vis)``: two (B, 1, H, W) luminance tensors in [0, 1], any H and W -> fused (B, 1, H, W) in [0, 1].
 
-    Two execution paths compute the same function: the reference path (the default, PyTorch's usual NCHW layout)
-    and the fast path of :meth:`use_channels_last` (weights and features in channels-last layout, which the CPU's
-    oneDNN convolutions and the attention's token view prefer). They agree to float rounding (about 1e-6).
+    Two execution paths compute the same function: the reference path (the default, PyTorch's usual NCHW layout
+    and replicate-padded convolutions as PyTorch defines them) and the fast path of :meth:`use_channels_last`
+    (weights and features in channels-last layout, which the CPU's oneDNN convolutions and the attention's token
+    view prefer; 3x3 convolutions whose replicate padding is a border correction instead of a padded copy,
+    :func:`semfuse.layers.conv.conv3x3_replicate`; an up-sampling with a fast backward). They agree to float
+    rounding (about 1e-6), gradients included.
     """
 
     def __init__(self, encoder_ir: Encoder, encoder_vis: Encoder, fusion_blocks: nn.ModuleList, decoder: NestDecoder):
@@ -54,6 +58,9 @@ class FusionNet(nn.Module):
         Only the memory layout of the weights changes: the state dict, its names and values stay the same.
         """
         self.channels_last = enabled
+        for module in self.modules():
+            if isinstance(module, FastPathMixin):
+                module.fast_path = enabled
         return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
 
     def forward(self, ir: Tensor, vis: Tensor) -> Tensor:
