@@ -17,6 +17,9 @@ _EPS = torch.finfo(torch.float64).eps
 # Outputs per matrix product along each dim: small blocks keep the band matrix's zeros (wasted work) few and the
 # operands in cache; measured on a 2-core Xeon in float64 (benchmarks/metrics_panel.py).
 _BLOCK = {-2: 16, -1: 48}
+# Values per plane in one strip of :func:`row_strips`: a chain of elementwise operations over strips this size
+# keeps its operands in a CPU core's cache.
+STRIP_ELEMENTS = 1 << 14
 
 
 def gaussian_kernel_1d(size: int, sigma: float, device: torch.device | str | None = None) -> Tensor:
@@ -152,3 +155,19 @@ def box_sum_valid(images: Tensor, size: int) -> Tensor:
                   [9., 9.]]]], dtype=torch.float64)
     """
     return separable_filter_valid(images, torch.ones(size, dtype=images.dtype, device=images.device))
+
+
+def row_strips(maps: Tensor, elements: int = STRIP_ELEMENTS) -> list[slice]:
+    """Slices of rows that split (..., h, w) maps into strips of about ``elements`` values per plane on a CPU.
+
+    The per-pixel formulas of the metrics are chains of elementwise operations; over whole 640x480 maps each
+    operation streams its operands through main memory, over strips they stay in cache, several times faster.
+    Elsewhere (a GPU) a single strip: there one launch per operation over the whole map is fastest.
+
+    Example:
+        >>> row_strips(torch.zeros(1, 1, 5, 4), elements=8)
+        [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    height, width = maps.shape[-2:]
+    rows = height if maps.device.type != "cpu" else max(1, elements // max(width, 1))
+    return [slice(start, min(start + rows, height)) for start in range(0, height, rows)]

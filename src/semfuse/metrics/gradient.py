@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import as_float64, check_grey_images
+from semfuse.metrics.filters import row_strips
 
 _HALF_PI = math.pi / 2
 
@@ -38,9 +39,9 @@ def _strength(sx: Tensor, sy: Tensor) -> Tensor:
 QABF_CONSTANTS = {"Tg": 0.9994, "kg": -15.0, "Dg": 0.5, "Ta": 0.9879, "ka": -22.0, "Da": 0.8}
 
 
-def _qabf_edges(image: Tensor) -> tuple[Tensor, Tensor]:
-    """Edge strength and orientation of (B, K, H, W) images: Sobel by convolution, zero padding, 'same' size."""
-    sx, sy = _sobel(torch.nn.functional.pad(image, (1, 1, 1, 1)))
+def _qabf_edges(padded: Tensor) -> tuple[Tensor, Tensor]:
+    """Edge strength and orientation of (B, K, H, W) images zero-padded by 1 pixel (Sobel by convolution)."""
+    sx, sy = _sobel(padded)
     strength = _strength(sx, sy)
     # atan(sy / sx), and pi/2 where sx = 0: there sy / sx is +-inf or NaN, all mapped to +inf (|sx| >= 1 elsewhere
     # for integer data; for other data a finite overflow would give +-pi/2 as atan of a huge ratio does).
@@ -75,20 +76,34 @@ def qabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([0.9753], dtype=torch.float64)
     """
     check_grey_images("qabf", fused=fused, ir=ir, vis=vis)
+    images = torch.cat([as_float64(ir), as_float64(vis), as_float64(fused)], dim=1)  # (B, 3, H, W)
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+    preserved = images.new_zeros(images.shape[0])
+    total = torch.zeros_like(preserved)
+    for rows in row_strips(images):  # each strip of rows from its padded rows, 1 above and 1 below
+        strip_preserved, g_sources = _qabf_map(padded[..., rows.start : rows.stop + 2, :])
+        preserved += strip_preserved.sum(dim=(1, 2, 3))
+        total += g_sources.sum(dim=(1, 2, 3))
+    return preserved / total
+
+
+def _qabf_map(padded: Tensor) -> tuple[Tensor, Tensor]:
+    """Q^{XF} g_X and g_X, each (B, 2, h, w), of zero-padded (B, 3, h + 2, W + 2) rows of A, B and F.
+
+    In place where possible: every fresh tensor costs on a CPU.
+    """
     c = QABF_CONSTANTS
-    strength, orientation = _qabf_edges(torch.cat([as_float64(ir), as_float64(vis), as_float64(fused)], dim=1))
+    strength, orientation = _qabf_edges(padded)
     g_sources, g_fused = strength[:, :2], strength[:, 2:]
     a_sources, a_fused = orientation[:, :2], orientation[:, 2:]
-    # G = min / max of (g_X, g_F), except g_F where they are equal (0/0 included); in place where possible: on a
-    # CPU these maps are larger than the cache and every fresh tensor costs.
+    # G = min / max of (g_X, g_F), except g_F where they are equal (0/0 included)
     ratio = torch.minimum(g_sources, g_fused).div_(torch.maximum(g_sources, g_fused))
     equal = g_sources == g_fused
     ratio[equal] = g_fused.expand_as(ratio)[equal]
     strength_term = ratio.sub_(c["Dg"]).mul_(c["kg"]).exp_().add_(1).reciprocal_().mul_(c["Tg"])
     angle = (a_sources - a_fused).abs_().div_(_HALF_PI).neg_().add_(1)  # A = 1 - |a_X - a_F| / (pi/2)
     angle_term = angle.sub_(c["Da"]).mul_(c["ka"]).exp_().add_(1).reciprocal_().mul_(c["Ta"])
-    preserved = strength_term.mul_(angle_term).mul_(g_sources)  # (B, 2, H, W)
-    return preserved.sum(dim=(1, 2, 3)) / g_sources.sum(dim=(1, 2, 3))
+    return strength_term.mul_(angle_term).mul_(g_sources), g_sources
 
 
 # Nabf's Sobel: correlation (not convolution) with [-1 0 1; -2 0 2; -1 0 1] / 8 (gv) and
@@ -99,9 +114,9 @@ NABF_CONSTANTS = {
 }  # fmt: skip
 
 
-def _nabf_edges(image: Tensor) -> tuple[Tensor, Tensor]:
-    """Edge strength and orientation of (B, K, H, W) images: Sobel / 8 by correlation after reflect padding."""
-    sx, sy = _sobel(torch.nn.functional.pad(image, (1, 1, 1, 1), mode="reflect"))
+def _nabf_edges(padded: Tensor) -> tuple[Tensor, Tensor]:
+    """Edge strength and orientation of (B, K, H, W) images mirror-padded by 1 pixel: Sobel / 8 by correlation."""
+    sx, sy = _sobel(padded)
     strength = _strength(sx, sy).div_(8)  # exact: scaling by a power of 2
     # atan(gv / gh) = atan(-sx / sy): +-pi/2 where gh = 0, and 0 where gv = gh = 0 (0/0 = NaN -> 0)
     orientation = sx.neg_().div_(sy).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf).atan_()
@@ -137,8 +152,24 @@ def nabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([0.], dtype=torch.float64)
     """
     check_grey_images("nabf", min_size=2, fused=fused, ir=ir, vis=vis)
+    images = torch.cat([as_float64(ir), as_float64(vis), as_float64(fused)], dim=1)  # (B, 3, H, W)
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1), mode="reflect")
+    lost = images.new_zeros(images.shape[0])
+    total = torch.zeros_like(lost)
+    for rows in row_strips(images):  # each strip of rows from its padded rows, 1 above and 1 below
+        strip_lost, weights = _nabf_map(padded[..., rows.start : rows.stop + 2, :])
+        lost += strip_lost.sum(dim=(1, 2, 3))
+        total += weights.sum(dim=(1, 2, 3))
+    return lost / total
+
+
+def _nabf_map(padded: Tensor) -> tuple[Tensor, Tensor]:
+    """na (1 - Q^{XF}) w_X and w_X, each (B, 2, h, w), of mirror-padded (B, 3, h + 2, W + 2) rows of A, B and F.
+
+    In place where possible: every fresh tensor costs on a CPU.
+    """
     c = NABF_CONSTANTS
-    strength, orientation = _nabf_edges(torch.cat([as_float64(ir), as_float64(vis), as_float64(fused)], dim=1))
+    strength, orientation = _nabf_edges(padded)
     g_sources, g_fused = strength[:, :2], strength[:, 2:]
     a_sources, a_fused = orientation[:, :2], orientation[:, 2:]
     # min / max, and 0 where g_X or g_F is 0: the minimum is then 0 (0/0 avoided by the clamp)
@@ -147,8 +178,7 @@ def nabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
     strength_term = ratio.sub_(c["sigma_g"]).mul_(-c["kg"]).exp_().add_(1).reciprocal_().mul_(c["Nrg"])
     angle_term = angle.sub_(c["sigma_a"]).mul_(-c["ka"]).exp_().add_(1).reciprocal_().mul_(c["Nra"])
     lost = strength_term.mul_(angle_term).sqrt_().neg_().add_(1)  # 1 - Q
-    # w = g^1.5 (as g sqrt(g): pow is several times slower) where g >= T_d, else wt_min
+    # w = g^Lg, Lg = 1.5, as g sqrt(g) (torch.pow is several times slower), where g >= T_d, else wt_min
     weights = torch.where(g_sources >= c["Td"], g_sources.sqrt().mul_(g_sources), c["wt_min"])
-    artifacts = (g_fused > g_sources).all(dim=1, keepdim=True)  # (B, 1, H, W)
-    lost = lost.mul_(weights).mul_(artifacts).sum(dim=(1, 2, 3))
-    return lost / weights.sum(dim=(1, 2, 3))
+    artifacts = (g_fused > g_sources).all(dim=1, keepdim=True)  # (B, 1, h, w)
+    return lost.mul_(weights).mul_(artifacts), weights

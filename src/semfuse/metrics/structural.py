@@ -15,6 +15,7 @@ from semfuse.metrics._checks import as_float64, check_grey_images
 from semfuse.metrics.filters import (
     box_sum_valid,
     gaussian_kernel_1d,
+    row_strips,
     separable_filter_valid,
 )
 
@@ -112,16 +113,31 @@ def _mef_ssim_scale(sources: Tensor, fused: Tensor, constant: float) -> tuple[Te
     stack[:, 5:6] = fused
     torch.square(fused, out=stack[:, 6:7])
     torch.mul(sources, fused, out=stack[:, 7:9])
-    # Box statistics over each 11x11 patch. V_kl = area * sum(x_k x_l) - sum(x_k) sum(x_l) = area^2 * cov; it is
-    # exact for integer (and, after the 2x2 mean pooling, dyadic) data, so flat patches give exactly 0.
-    sums = box_sum_valid(stack[:, :5], WINDOW)  # (B, 5, h, w): x1 x2 x1^2 x2^2 x1x2
+    # Box statistics over each 11x11 patch (x1 x2 x1^2 x2^2 x1x2), and Gaussian-weighted ones of all nine.
+    sums = box_sum_valid(stack[:, :5], WINDOW)  # (B, 5, h, w)
+    moments = separable_filter_valid(stack, gaussian_kernel_1d(WINDOW, SIGMA, device=fused.device))  # (B, 9, h, w)
+    total = sums.new_zeros(sums.shape[0])
+    for rows in row_strips(sums):
+        total += _mef_ssim_map(sums[..., rows, :], moments[..., rows, :], constant).sum(dim=(1, 2, 3))
+    return total / sums[0, 0].numel(), moments
+
+
+def _mef_ssim_map(sums: Tensor, moments: Tensor, constant: float) -> Tensor:
+    """The MEF-SSIM map q (B, 1, h, w) from box sums (B, 5, h, w), which it overwrites, and moments (B, 9, h, w).
+
+    In place where possible: every fresh tensor costs on a CPU.
+    """
+    area = WINDOW * WINDOW
+    # V_kl = area * sum(x_k x_l) - sum(x_k) sum(x_l) = area^2 * cov; it is exact for integer (and, after the 2x2
+    # mean pooling, dyadic) data, so flat patches give exactly 0.
     s1, s2 = sums[:, :1], sums[:, 1:2]
     v11 = sums[:, 2:3].mul_(area).addcmul_(s1, s1, value=-1)
     v22 = sums[:, 3:4].mul_(area).addcmul_(s2, s2, value=-1)
     v12 = sums[:, 4:5].mul_(area).addcmul_(s1, s2, value=-1)
-    norm1 = v11.clamp_min(0).sqrt_().div_(WINDOW)  # ||x_1 - mean(x_1)|| over the patch
-    norm2 = v22.clamp_min(0).sqrt_().div_(WINDOW)
-    norm_sum = (v11 + v22).add_(v12, alpha=2).clamp_min_(0).sqrt_().div_(WINDOW)  # ||s - mean(s)||, s = x_1 + x_2
+    # Divisions and square roots dominate the cost of this map: constants are divided out as products.
+    norm1 = v11.clamp_min(0).mul_(1 / area).sqrt_()  # ||x_1 - mean(x_1)|| over the patch
+    norm2 = v22.clamp_min(0).mul_(1 / area).sqrt_()
+    norm_sum = (v11 + v22).add_(v12, alpha=2).clamp_min_(0).mul_(1 / area).sqrt_()  # ||s - mean(s)||, s = x_1 + x_2
     ed1, ed2 = norm1 + 0.001, norm2 + 0.001
 
     # R = (||s - mean s|| + eps) / (sum_k ||x_k - mu_k|| + eps) is > 0, so the reference's R < 0 -> eps never
@@ -131,28 +147,26 @@ def _mef_ssim_scale(sources: Tensor, fused: Tensor, constant: float) -> tuple[Te
     consistency = norm_sum.add_(_EPS).div_(spread).clamp_max_(1)
     power = consistency.mul_(math.pi / 2).tan_().clamp_max_(10)
     # (ed / 11)^p as exp(p log(ed / 11)), ed >= 0.001: torch.pow of two tensors is several times slower
-    w1 = torch.log(ed1 / WINDOW).mul_(power).exp_().add_(_EPS)
-    w2 = torch.log(ed2 / WINDOW).mul_(power).exp_().add_(_EPS)
+    w1 = torch.mul(ed1, 1 / WINDOW).log_().mul_(power).exp_().add_(_EPS)
+    w2 = torch.mul(ed2, 1 / WINDOW).log_().mul_(power).exp_().add_(_EPS)
     total = w1 + w2
-    c1, c2 = w1.div_(total).div_(ed1), w2.div_(total).div_(ed2)  # r = c1 (x_1 - mu_1) + c2 (x_2 - mu_2)
-    r_norm = (c1.square() * v11).addcmul_(c1 * c2, v12, value=2).addcmul_(c2.square(), v22)
-    r_norm = r_norm.clamp_min_(0).div_(area).sqrt_()
-    # r rescaled to norm max(ed_1, ed_2); r = 0 stays 0
+    c1 = w1.div_(total * ed1)  # r = c1 (x_1 - mu_1) + c2 (x_2 - mu_2)
+    c2 = w2.div_(total.mul_(ed2))
+    c11, c12, c22 = c1.square(), c1 * c2, c2.square()
+    r_norm = (c11 * v11).addcmul_(c12, v12, value=2).addcmul_(c22, v22).clamp_min_(0).mul_(1 / area).sqrt_()
+    # r rescaled to norm max(ed_1, ed_2) (r = 0 stays 0): c_k -> c_k scale
     scale = torch.where(r_norm > 0, torch.maximum(ed1, ed2).div_(r_norm.clamp_min(1e-300)), 1.0)
-    c1, c2 = c1.mul_(scale), c2.mul_(scale)
 
-    kernel = gaussian_kernel_1d(WINDOW, SIGMA, device=fused.device)
-    g = separable_filter_valid(stack, kernel)  # (B, 9, h, w): x1 x2 x1^2 x2^2 x1x2 f f^2 x1f x2f
+    g = moments  # x1 x2 x1^2 x2^2 x1x2 f f^2 x1f x2f
     cov11 = torch.addcmul(g[:, 2:3], g[:, 0:1], g[:, 0:1], value=-1)
     cov22 = torch.addcmul(g[:, 3:4], g[:, 1:2], g[:, 1:2], value=-1)
     cov12 = torch.addcmul(g[:, 4:5], g[:, 0:1], g[:, 1:2], value=-1)
     var_f = torch.addcmul(g[:, 6:7], g[:, 5:6], g[:, 5:6], value=-1)
     cov1f = torch.addcmul(g[:, 7:8], g[:, 0:1], g[:, 5:6], value=-1)
     cov2f = torch.addcmul(g[:, 8:9], g[:, 1:2], g[:, 5:6], value=-1)
-    var_r = cov11.mul_(c1.square()).addcmul_(c1 * c2, cov12, value=2).addcmul_(c2.square(), cov22)
-    cov_rf = cov1f.mul_(c1).addcmul_(c2, cov2f)
-    quality = cov_rf.mul_(2).add_(constant).div_(var_r.add_(var_f).add_(constant))
-    return quality.mean(dim=(1, 2, 3)), g
+    var_r = cov11.mul_(c11).addcmul_(c12, cov12, value=2).addcmul_(c22, cov22).mul_(scale.square())
+    cov_rf = cov1f.mul_(c1).addcmul_(c2, cov2f).mul_(scale)
+    return cov_rf.mul_(2).add_(constant).div_(var_r.add_(var_f).add_(constant))
 
 
 def _ssim_from_moments(moments: Tensor, source_offsets: Tensor, fused_offset: Tensor) -> Tensor:
@@ -161,6 +175,14 @@ def _ssim_from_moments(moments: Tensor, source_offsets: Tensor, fused_offset: Te
     The images were centred on offsets a (their rounded means): the local means are mu = g + a, and the local
     (co)variances, invariant to the offsets, come from the centred moments (with less rounding than raw moments).
     """
+    total = moments.new_zeros(moments.shape[0], 2)
+    for rows in row_strips(moments):
+        total += _ssim_map(moments[..., rows, :], source_offsets, fused_offset).sum(dim=(2, 3))
+    return total / moments[0, 0].numel()
+
+
+def _ssim_map(moments: Tensor, source_offsets: Tensor, fused_offset: Tensor) -> Tensor:
+    """Wang's ssim_map of each source against F, (B, 2, h, w), from moments as in :func:`_ssim_from_moments`."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     mu1 = moments[:, 0:2] + source_offsets  # (B, 2, h, w)
     mu2 = moments[:, 5:6] + fused_offset
@@ -169,14 +191,20 @@ def _ssim_from_moments(moments: Tensor, source_offsets: Tensor, fused_offset: Te
     sigma12 = torch.addcmul(moments[:, 7:9], moments[:, 0:2], moments[:, 5:6], value=-1)
     numerator = (mu1 * mu2).mul_(2).add_(c1).mul_(sigma12.mul_(2).add_(c2))
     denominator = mu1.square_().add_(mu2.square_()).add_(c1).mul_(sigma1_sq.add_(sigma2_sq).add_(c2))
-    return numerator.div_(denominator).mean(dim=(2, 3))
+    return numerator.div_(denominator)
 
 
 def _mean_pool_2x2(images: Tensor) -> Tensor:
-    """imfilter(x, ones(2)/4, 'symmetric', 'same') then x(1:2:end, 1:2:end): (..., ceil(H/2), ceil(W/2))."""
-    padded = torch.nn.functional.pad(images, (0, 1, 0, 1), mode="replicate")
-    pooled = (padded[..., :-1, :-1] + padded[..., 1:, :-1] + padded[..., :-1, 1:] + padded[..., 1:, 1:]) / 4
-    return pooled[..., ::2, ::2]
+    """imfilter(x, ones(2)/4, 'symmetric', 'same') then x(1:2:end, 1:2:end): (..., ceil(H/2), ceil(W/2)).
+
+    Only the kept outputs are computed: each is the mean of a 2x2 block, the last row / column repeated when H / W
+    is odd (the symmetric border).
+    """
+    height, width = images.shape[-2:]
+    padded = torch.nn.functional.pad(images, (0, width % 2, 0, height % 2), mode="replicate")
+    top, bottom = padded[..., 0::2, :], padded[..., 1::2, :]
+    pooled = (top[..., 0::2] + bottom[..., 0::2]).add_(top[..., 1::2]).add_(bottom[..., 1::2])
+    return pooled.div_(4)
 
 
 def mef_ssim_scales(fused: Tensor, ir: Tensor, vis: Tensor, levels: int = 3) -> Tensor:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import as_float64, check_grey_images
-from semfuse.metrics.filters import gaussian_kernel_1d, separable_filter_valid
+from semfuse.metrics.filters import gaussian_kernel_1d, row_strips, separable_filter_valid
 
 NOISE_VARIANCE = 2.0
 SCALES = 4
@@ -54,10 +54,23 @@ def _moment_stack(reference: Tensor, distorted: Tensor) -> Tensor:
 
 def _scale_sums(reference: Tensor, distorted: Tensor, kernel: Tensor) -> tuple[Tensor, Tensor]:
     """Numerator and denominator sums of one scale. reference: (B, K, H, W); distorted: (B, 1, H, W)."""
-    k = reference.shape[1]
     moments = separable_filter_valid(_moment_stack(reference, distorted), kernel)  # (B, 3K + 2, h, w)
+    numerator = moments.new_zeros(reference.shape[:2])
+    denominator = torch.zeros_like(numerator)
+    for rows in row_strips(moments):
+        strip_numerator, strip_denominator = _information(moments[..., rows, :], reference.shape[1])
+        numerator += strip_numerator.sum(dim=(2, 3))
+        denominator += strip_denominator.sum(dim=(2, 3))
+    return numerator / _LN10, denominator / _LN10  # (B, K) each, log10 sums
+
+
+def _information(moments: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """ln(1 + g^2 sigma1^2 / (sv^2 + sigma_n^2)) and ln(1 + sigma1^2 / sigma_n^2), each (B, K, h, w), from the
+    local moments (B, 3K + 2, h, w) of :func:`_moment_stack`, with the reference code's masks.
+
+    In place where possible: every fresh tensor costs on a CPU.
+    """
     mu1, mu2 = moments[:, :k], moments[:, k : k + 1]
-    # In place where possible: on a CPU these maps are larger than the cache and every fresh tensor costs.
     sigma1_sq = torch.addcmul(moments[:, k + 1 : 2 * k + 1], mu1, mu1, value=-1)
     sigma2_sq = torch.addcmul(moments[:, 2 * k + 1 : 2 * k + 2], mu2, mu2, value=-1).clamp_min_(0)
     sigma12 = torch.addcmul(moments[:, 2 * k + 2 :], mu1, mu2, value=-1)
@@ -70,9 +83,7 @@ def _scale_sums(reference: Tensor, distorted: Tensor, kernel: Tensor) -> tuple[T
     gain = (sigma12 * (sigma2_sq >= _TINY)).div_(sigma1_sq + _TINY).clamp_min_(0)
     noise = torch.addcmul(sigma2_sq, gain, sigma12, value=-1).clamp_min_(_TINY).add_(NOISE_VARIANCE)
     information = gain.square_().mul_(sigma1_sq).div_(noise).add_(1).log_()
-    numerator = information.sum(dim=(2, 3))
-    denominator = sigma1_sq.div_(NOISE_VARIANCE).add_(1).log_().sum(dim=(2, 3))
-    return numerator / _LN10, denominator / _LN10  # (B, K) each, log10 sums
+    return information, sigma1_sq.div_(NOISE_VARIANCE).add_(1).log_()
 
 
 def _vif_per_reference(references: Tensor, distorted: Tensor) -> Tensor:
