@@ -1,11 +1,12 @@
 """One modality's multi-scale encoder."""
 
+import torch
 from torch import Tensor, nn
 
-from semfuse.layers.conv import DenseBlock
+from semfuse.layers.conv import DenseBlock, FastPathMixin
 
 
-class Encoder(nn.Module):
+class Encoder(FastPathMixin, nn.Module):
     """conv1x1 stem, then one dense block per scale with 2x2 max-pooling between scales.
 
     Contract: input (B, in_channels, H, W), any H and W; output a list of ``len(widths)`` features, feature s of
@@ -25,6 +26,8 @@ class Encoder(nn.Module):
     def forward(self, x: Tensor) -> list[Tensor]:
         features = []
         x = self.stem(x)
+        if self.fast_path:  # a one-channel input leaves the stem's output layout to oneDNN, which picks NCHW
+            x = x.contiguous(memory_format=torch.channels_last)
         for scale, block in enumerate(self.blocks):
             if scale:
                 x = self.pool(x)
