@@ -1,9 +1,9 @@
 """The fusion network's inference and training speed, working tree against a baseline commit, in one run.
 
 The baseline's ``src/`` comes out of git (``git archive COMMIT src``) into a temporary folder; the current code is
-the working tree's ``src/`` (uncommitted changes included). Every measurement is a fresh process of
-``_step_worker.py`` with ``PYTHONPATH`` set to one of the two, the same Python, ``--threads`` torch threads and
-``OMP_WAIT_POLICY=PASSIVE`` unless the environment sets it. Tasks: ``infer`` at each ``--sizes`` (seconds per pair)
+a copy of the working tree's ``src/`` taken at the start (uncommitted changes included; edits made during the run
+do not reach it). Every measurement is a fresh process of ``_step_worker.py`` with ``PYTHONPATH`` set to one of the
+two, the same Python, ``--threads`` torch threads and ``OMP_WAIT_POLICY=PASSIVE`` unless the environment sets it. Tasks: ``infer`` at each ``--sizes`` (seconds per pair)
 and one training step of ``warm-start`` (batch 2) and ``semantic`` (batch 4) on 240x320 crops.
 
 Rounds interleave the versions: in each round every task runs baseline then current (current first in every second
@@ -22,6 +22,7 @@ loaded strictly, so the state-dict names must agree), and the largest absolute o
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,9 +49,15 @@ def resolve_commit(commit: str) -> str:
 
 def extract_source(commit: str, folder: Path) -> Path:
     """``git archive commit src | tar -x`` into ``folder``; returns the extracted ``src``."""
+    folder.mkdir(parents=True)
     archive = subprocess.run(["git", "archive", commit, "src"], cwd=REPO, capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
     return folder / "src"
+
+
+def snapshot_source(folder: Path) -> Path:
+    """A copy of the working tree's ``src`` in ``folder`` (without caches); returns it."""
+    return Path(shutil.copytree(REPO / "src", folder / "src", ignore=shutil.ignore_patterns("__pycache__")))
 
 
 def run_worker(src: Path, task: str, size: str | None, args: argparse.Namespace, extra: list[str]) -> dict:
@@ -134,11 +141,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     commit = resolve_commit(args.baseline)
     load_before = os.getloadavg()
+    machine = environment()  # the commit and the dirty flag as the working tree is copied
     rounds: dict[str, list[dict]] = {f"{task} {size}" if size else task: [] for task, size in args.jobs}
     flops: dict[str, dict] = {name: {} for name in rounds}
     differences = {}
     with tempfile.TemporaryDirectory(prefix="versus_baseline_") as folder:
-        sources = {"baseline": extract_source(commit, Path(folder)), "current": REPO / "src"}
+        sources = {"baseline": extract_source(commit, Path(folder) / "baseline"),
+                   "current": snapshot_source(Path(folder) / "current")}
         for number in range(args.rounds):
             order = VERSIONS if number % 2 == 0 else VERSIONS[::-1]
             for (task, size), name in zip(args.jobs, rounds):
@@ -159,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                            Path(folder) / f"current_{size}.st")
     results = {name: {**summarise(runs, flops[name]), "flops": flops[name], "rounds": runs}
                for name, runs in rounds.items()}
-    report = {"benchmark": "versus_baseline", "device": "cpu", **environment(),
+    report = {"benchmark": "versus_baseline", "device": "cpu", **machine,
               "baseline": {"commit": commit, "asked": args.baseline},
               "settings": {"threads": args.threads, "warmup": args.warmup, "iters": args.iters,
                            "rounds": args.rounds, "sizes": args.sizes, "tasks": args.tasks,
