@@ -20,9 +20,11 @@ on ``--device``.
   and baseline, in the same way; and :func:`semfuse.metrics.evaluate_triplet` on the uint8 numpy arrays
   (conversion included).
 
-Reported per entry: median, min, max, inter-quartile range and every time. The JSON also records the machine (CPU
-model, logical cores, load average before and after, GPU), the versions (Python, torch, numpy), the torch thread
-count, ``OMP_WAIT_POLICY``, the git commit (``git rev-parse HEAD``) and whether the working tree differed from it.
+Reported per entry: median, min, max, inter-quartile range and every time, of the wall clock and (``cpu``) of the
+thread's CPU time, which leaves out the waits for a core on a busy machine; the ratios for both clocks. The JSON
+also records the machine (CPU model, logical cores, load average before and after, GPU), the versions (Python,
+torch, numpy), the torch thread count, ``OMP_WAIT_POLICY``, the git commit (``git rev-parse HEAD``) and whether the
+working tree differed from it.
 
 Usage, from the repository root (the shared data folder beside it)::
 
@@ -89,20 +91,26 @@ def import_baseline(commit: str, folder: Path):
 
 
 def interleaved(functions: dict[str, Callable[[], object]], warmup: int, repeats: int, device: torch.device) -> dict:
-    """Per-call times of each function, timed in turn within each of ``repeats`` rounds (see the module doc)."""
+    """Per-call times of each function, timed in turn within each of ``repeats`` rounds (see the module doc).
+
+    Each entry holds the wall-clock summary and, as ``cpu``, the same for the calling thread's CPU time
+    (``time.thread_time``), which leaves out the time the thread waited for a core on a busy machine.
+    """
     synchronise = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         for function in functions.values():
             function()
     synchronise()
-    times: dict[str, list[float]] = {name: [] for name in functions}
+    wall: dict[str, list[float]] = {name: [] for name in functions}
+    cpu: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             function()
             synchronise()
-            times[name].append(time.perf_counter() - start)
-    return {name: summary(values) for name, values in times.items()}
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.thread_time() - start_cpu)
+    return {name: {**summary(wall[name]), "cpu": summary(cpu[name])} for name in functions}
 
 
 def summary(times: list[float]) -> dict:
@@ -157,21 +165,27 @@ def main(argv: list[str] | None = None) -> None:
         rounds["evaluate_triplet"] = time_calls(lambda: evaluate_triplet(*arrays), device, args.warmup, args.repeats)
         load_after = os.getloadavg()
 
-    median = {name: entry["median_s"] for name, entry in rounds.items()}
-    ratios = {
-        "panel_over_baseline_panel": median["panel"] / median["baseline_panel"],
-        "panel_separate_calls_over_baseline_panel": median["panel_separate_calls"] / median["baseline_panel"],
-        "panel_over_reference": median["panel"] / median["reference_conv2d_11x11_f64"],
-        "baseline_panel_over_reference": median["baseline_panel"] / median["reference_conv2d_11x11_f64"],
-    }
+    ratios = {}
+    for clock in ("wall", "cpu"):
+        median = {name: (entry if clock == "wall" else entry["cpu"])["median_s"] for name, entry in rounds.items()
+                  if "cpu" in entry}  # fmt: skip
+        ratios[clock] = {
+            "panel_over_baseline_panel": median["panel"] / median["baseline_panel"],
+            "panel_separate_calls_over_baseline_panel": median["panel_separate_calls"] / median["baseline_panel"],
+            "panel_over_reference": median["panel"] / median["reference_conv2d_11x11_f64"],
+            "baseline_panel_over_reference": median["baseline_panel"] / median["reference_conv2d_11x11_f64"],
+        }
     for name, entry in rounds.items():
+        cpu = f", CPU {entry['cpu']['median_s']:.4f}" if "cpu" in entry else ""
         print(f"{name:28s} median {entry['median_s']:.4f} s  (min {entry['min_s']:.4f}, max {entry['max_s']:.4f}, "
-              f"IQR {entry['iqr_s']:.4f})", file=sys.stderr)  # fmt: skip
+              f"IQR {entry['iqr_s']:.4f}{cpu})", file=sys.stderr)  # fmt: skip
     for name, pair in metrics.items():
-        print(f"  {name:10s} {pair['panel']['median_s']:.4f} s  (baseline {pair['baseline_panel']['median_s']:.4f} s)",
-              file=sys.stderr)  # fmt: skip
-    for name, value in ratios.items():
-        print(f"{name:28s} {value:.3f}", file=sys.stderr)
+        new, old = pair["panel"], pair["baseline_panel"]
+        print(f"  {name:10s} {new['median_s']:.4f} s, CPU {new['cpu']['median_s']:.4f}  (baseline {old['median_s']:.4f}"
+              f" s, CPU {old['cpu']['median_s']:.4f})", file=sys.stderr)  # fmt: skip
+    for clock, values in ratios.items():
+        for name, value in values.items():
+            print(f"{clock:4s} {name:40s} {value:.3f}", file=sys.stderr)
     report = {
         "benchmark": "seconds per 640x480 triplet (fused, ir, vis), fusion metric panel, float64 inside",
         "input": {

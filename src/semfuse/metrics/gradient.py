@@ -98,8 +98,7 @@ def _qabf_map(padded: Tensor) -> tuple[Tensor, Tensor]:
     a_sources, a_fused = orientation[:, :2], orientation[:, 2:]
     # G = min / max of (g_X, g_F), except g_F where they are equal (0/0 included)
     ratio = torch.minimum(g_sources, g_fused).div_(torch.maximum(g_sources, g_fused))
-    equal = g_sources == g_fused
-    ratio[equal] = g_fused.expand_as(ratio)[equal]
+    ratio = torch.where(g_sources == g_fused, g_fused, ratio)
     strength_term = ratio.sub_(c["Dg"]).mul_(c["kg"]).exp_().add_(1).reciprocal_().mul_(c["Tg"])
     angle = (a_sources - a_fused).abs_().div_(_HALF_PI).neg_().add_(1)  # A = 1 - |a_X - a_F| / (pi/2)
     angle_term = angle.sub_(c["Da"]).mul_(c["ka"]).exp_().add_(1).reciprocal_().mul_(c["Ta"])

@@ -4,7 +4,7 @@ import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import check_grey_images, grey_levels
-from semfuse.metrics.statistics import grey_histogram, shannon_entropy
+from semfuse.metrics.statistics import grey_histogram, level_histogram, shannon_entropy
 
 
 def joint_histogram(first: Tensor, second: Tensor) -> Tensor:
@@ -20,11 +20,15 @@ def joint_histogram(first: Tensor, second: Tensor) -> Tensor:
     Returns:
         Tensor of shape (B, 256 * 256), int64, row-major.
     """
-    rows = grey_levels(first).clamp(max=254).flatten(1)  # (B, H*W)
-    columns = grey_levels(second).clamp(max=254).flatten(1)
+    return _joint_counts(grey_levels(first).clamp(max=254), grey_levels(second).clamp(max=254))
+
+
+def _joint_counts(rows: Tensor, columns: Tensor) -> Tensor:
+    """(B, 256 * 256) counts of the int64 level pairs (rows[b, i], columns[b, i]) of (B, ...) tensors."""
     batch = rows.shape[0]
-    offsets = 65536 * torch.arange(batch, device=rows.device)[:, None]
-    index = offsets + 256 * rows + columns
+    index = (256 * rows.flatten(1)).add_(columns.flatten(1))  # (B, H*W)
+    if batch > 1:
+        index += 65536 * torch.arange(batch, device=rows.device)[:, None]
     return torch.bincount(index.flatten(), minlength=65536 * batch).view(batch, 65536)
 
 
@@ -72,9 +76,12 @@ def mutual_information(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([2.], dtype=torch.float64)
     """
     check_grey_images("mutual_information", fused=fused, ir=ir, vis=vis)
-    fused_entropy = shannon_entropy(grey_histogram(fused))
+    fused_levels = grey_levels(fused)
+    fused_entropy = shannon_entropy(level_histogram(fused_levels))
+    fused_rows = fused_levels.clamp(max=254)  # the joint histograms' merged top bin, as in joint_histogram
     total = torch.zeros_like(fused_entropy)
     for source in (ir, vis):
-        joint = shannon_entropy(joint_histogram(fused, source))
-        total = total + shannon_entropy(grey_histogram(source)) + fused_entropy - joint
+        source_levels = grey_levels(source)
+        joint = shannon_entropy(_joint_counts(fused_rows, source_levels.clamp(max=254)))
+        total = total + shannon_entropy(level_histogram(source_levels)) + fused_entropy - joint
     return total

@@ -48,6 +48,8 @@ class FusionMetric:
         uses_sources: whether the metric compares with the infrared and visible images.
         description: a few words for tables and ``--help``.
         in_panel: whether the default selection (``names=None``) includes it.
+        grey_levels: whether it reads integer grey levels (a histogram): :func:`evaluate_metrics` then hands it
+            the images as they came (uint8 is its fast path) rather than the float64 copy the others share.
     """
 
     name: str
@@ -56,6 +58,7 @@ class FusionMetric:
     uses_sources: bool
     description: str
     in_panel: bool = True
+    grey_levels: bool = False
 
     def __call__(self, fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         """Score a batch: (B, 1, H, W) tensors on the 0-255 scale -> (B,) float64."""
@@ -65,11 +68,13 @@ class FusionMetric:
 FUSION_METRICS: "OrderedDict[str, FusionMetric]" = OrderedDict(
     (metric.name, metric)
     for metric in (
-        FusionMetric("EN", entropy, True, False, "entropy of the grey levels, bits"),
+        FusionMetric("EN", entropy, True, False, "entropy of the grey levels, bits", grey_levels=True),
         FusionMetric("SD", standard_deviation, True, False, "standard deviation (contrast)"),
         FusionMetric("SF", spatial_frequency, True, False, "spatial frequency"),
         FusionMetric("AG", average_gradient, True, False, "average gradient"),
-        FusionMetric("MI", mutual_information, True, True, "mutual information with both sources, bits"),
+        FusionMetric(
+            "MI", mutual_information, True, True, "mutual information with both sources, bits", grey_levels=True
+        ),
         FusionMetric("SCD", sum_of_correlations_of_differences, True, True, "sum of correlations of differences"),
         FusionMetric("VIF", visual_information_fidelity, True, True, "visual information fidelity, sum over sources"),
         FusionMetric("Qabf", qabf, True, True, "edge information transferred from the sources"),
@@ -147,13 +152,17 @@ def evaluate_metrics(
         {'SSIM': tensor([2.], dtype=torch.float64), 'MS-SSIM': tensor([1.0000], dtype=torch.float64)}
     """
     selected = resolve_metric_names(names)
+    as_given = (fused, ir, vis)
+    # One float64 copy of the images for all the metrics that compute in float64 (each would convert them).
+    as_float = tuple(image.to(torch.float64) if isinstance(image, Tensor) else image for image in as_given)
     values: dict[str, Tensor] = {}
     for group, function in SHARED_METRICS.items():
         if all(name in selected for name in group):
-            values.update(zip(group, function(fused, ir, vis)))
+            values.update(zip(group, function(*as_float)))
     for name in selected:
         if name not in values:
-            values[name] = FUSION_METRICS[name](fused, ir, vis)
+            metric = FUSION_METRICS[name]
+            values[name] = metric(*(as_given if metric.grey_levels else as_float))
     return {name: values[name] for name in selected}
 
 

@@ -36,7 +36,12 @@ def grey_histogram(image: Tensor) -> Tensor:
     Returns:
         Tensor of shape (B, 256), int64.
     """
-    levels = grey_levels(image).flatten(1)  # (B, H*W)
+    return level_histogram(grey_levels(image))
+
+
+def level_histogram(levels: Tensor) -> Tensor:
+    """Counts of the 256 grey levels of (B, ...) int64 levels 0..255 (as :func:`grey_levels` gives them): (B, 256)."""
+    levels = levels.flatten(1)  # (B, H*W)
     offsets = 256 * torch.arange(levels.shape[0], device=levels.device)[:, None]
     return torch.bincount((levels + offsets).flatten(), minlength=256 * levels.shape[0]).view(-1, 256)
 

@@ -103,7 +103,6 @@ def _mef_ssim_scale(sources: Tensor, fused: Tensor, constant: float) -> tuple[Te
     Also returns the Gaussian-weighted local means of the nine planes x1 x2 x1^2 x2^2 x1x2 f f^2 x1f x2f,
     (B, 9, h, w), from which :func:`_ssim_from_moments` gives Wang's SSIM without filtering again.
     """
-    area = WINDOW * WINDOW
     x1, x2 = sources[:, :1], sources[:, 1:]
     # The nine planes whose local statistics enter; the first five are also box-summed.
     stack = sources.new_empty(sources.shape[0], 9, *sources.shape[2:])
