@@ -92,3 +92,36 @@ def test_schedule_warms_up_then_decays():
     assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(0.91)
     assert values[10] == pytest.approx(0.9) and values[99] == pytest.approx(0.01)
     assert all(b <= a for a, b in zip(values[10:], values[11:]))
+
+
+@pytest.mark.parametrize("amx,amp,expected", [(True, True, torch.bfloat16), (False, True, torch.float32),
+                                              (True, False, torch.float32)])
+def test_bf16_autocast_on_cpus_with_amx_where_amp_asks(tmp_path, bundled_data, monkeypatch, amx, amp, expected):
+    """``warm_start.amp`` (default true) trains under bfloat16 autocast on a CPU with AMX, float32 elsewhere."""
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    dtypes = []
+    forward = trainer.WarmStartPhase.forward
+
+    def spy(self, batch):
+        losses = forward(self, batch)
+        dtypes.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else torch.float32)
+        return losses
+
+    monkeypatch.setattr(trainer.WarmStartPhase, "forward", spy)
+    trainer.fit(_config(tmp_path, bundled_data, iters=2, extra=[f"warm_start.amp={str(amp).lower()}"]), progress=False)
+    assert dtypes == [expected, expected]
+
+
+def test_native_bfloat16_needs_amx_on_the_cpu(monkeypatch):
+    from semfuse.device import autocast_context, native_bfloat16
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert not native_bfloat16(torch.device("cpu"))
+    with autocast_context(torch.device("cpu"))():
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert native_bfloat16(torch.device("cpu")) and native_bfloat16(torch.device("cuda"))
+    with autocast_context(torch.device("cpu"))():
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    with autocast_context(torch.device("cpu"), enabled=False)():
+        assert not torch.is_autocast_enabled("cpu")

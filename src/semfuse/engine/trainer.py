@@ -3,11 +3,10 @@
 :func:`fit` runs ``warm-start``, ``semantic``, ``all`` (warm start, then semantic) or ``densefuse``.
 :func:`train_phase` runs one phase for its stage's iterations: AdamW over the phase's parameter groups, linear
 warm-up + poly schedule, progress bar, JSONL log, periodic atomic checkpoints (``last.pt``), exact resume, validation
-with ``best.pt``, bf16 autocast on CUDA and DDP under ``torchrun``. What one run shares across its phases (device,
+with ``best.pt``, bf16 autocast on CUDA and AMX CPUs, and DDP under ``torchrun``. What one run shares across its phases (device,
 distributed context, resume, progress, run folder) travels as one :class:`RunContext`.
 """
 
-import contextlib
 import json
 import logging
 import math
@@ -37,7 +36,7 @@ from semfuse.data.datasets import (
     collect_pairs,
     label_pixel_counts,
 )
-from semfuse.device import resolve_device
+from semfuse.device import autocast_context, resolve_device
 from semfuse.engine.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from semfuse.engine.distributed import (
     DistributedContext,
@@ -165,8 +164,7 @@ def train_phase(
                                     context.world_size)
     loader = DataLoader(crops, batch_sampler=sampler, num_workers=config.data.workers,
                         pin_memory=device.type == "cuda", persistent_workers=config.data.workers > 0)
-    use_amp = amp and device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
+    autocast = autocast_context(device, amp)  # bf16 on CUDA and on CPUs with AMX, where ``amp`` asks
 
     def state(iteration: int) -> dict:
         modules = {key: module.state_dict() for key, module in _unwrap(model).checkpoint_modules().items()}
@@ -234,7 +232,8 @@ def train_warm_start(config: TrainConfig, run: RunContext) -> Path:
     stage = config.warm_start
     torch.manual_seed(config.seed)
     fusion_net = _layout(build_fusion_net(config.model).to(run.device), config, run.device)
-    train_phase(WarmStartPhase(fusion_net, stage.rule), "warm-start", stage, _crops(config, False), run, config)
+    train_phase(WarmStartPhase(fusion_net, stage.rule), "warm-start", stage, _crops(config, False), run, config,
+                amp=stage.amp)
     weights = run.run_dir / "fusion_net.safetensors"
     if run.distributed.is_main:
         save_fusion_net(fusion_net, config.model, weights, info={"phase": "warm-start", "iterations": stage.iters,
