@@ -165,6 +165,31 @@ def test_colour_images_are_converted_with_matlab_rgb2gray(tno):
     assert np.array_equal(load_grey_uint8(tno / "colour.png"), matlab_rgb2gray(colour))
 
 
+def test_worker_threads_give_the_same_tables(tno):
+    one = evaluate_methods(tno / "ir", tno / "vi", {"avg": tno / "avg", "max": tno / "max"}, tno / "one",
+                           progress=False, workers=1)  # fmt: skip
+    two = evaluate_methods(tno / "ir", tno / "vi", {"avg": tno / "avg", "max": tno / "max"}, tno / "two",
+                           progress=False, workers=2)  # fmt: skip
+    # the same images in the same order; the same values up to the rounding of a different torch thread count
+    assert {method: list(images) for method, images in one.scores.items()} == \
+        {method: list(images) for method, images in two.scores.items()}
+    for method, images in one.scores.items():
+        for stem, values in images.items():
+            np.testing.assert_allclose(list(values.values()), list(two.scores[method][stem].values()), rtol=1e-12)
+
+
+def test_no_more_workers_than_triplets(tno, monkeypatch):
+    # one triplet: no worker thread, and the torch threads stay as they are for its tensor operations
+    calls = []
+    monkeypatch.setattr("semfuse.evaluation.fusion.torch.set_num_threads", calls.append)
+    monkeypatch.setattr("semfuse.evaluation.fusion.ThreadPoolExecutor", None)  # a pool would fail
+    (tno / "one").mkdir()
+    (tno / "one/01.png").write_bytes((tno / "max/01.png").read_bytes())
+    result = evaluate_methods(tno / "ir", tno / "vi", {"one": tno / "one"}, tno / "out", progress=False, workers=8)
+    assert list(result.scores["one"]) == ["01"]
+    assert all(threads != 1 for threads in calls)
+
+
 @pytest.mark.parametrize("module", ["semfuse.evaluation.fusion", "semfuse.report.tables", "semfuse.report.plots"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"np": np}, verbose=False)

@@ -11,13 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semfuse.metrics import filters
 from semfuse.evaluation.fusion import load_grey_uint8
 from semfuse.metrics import (
     FUSION_METRICS,
     PANEL,
     SHARED_METRICS,
     evaluate_metrics,
+    filters,
     ms_ssim,
     nabf,
     qabf,

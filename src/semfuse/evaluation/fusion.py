@@ -208,7 +208,9 @@ def evaluate_methods(
         progress: show a progress bar.
         weights: method -> the weights file its images were fused with, recorded in ``run.json`` when known.
         command: the command line recorded in ``run.json`` (default: ``sys.argv``).
-        workers: triplets scored at once, each in its own thread with one torch thread (the scores are the same).
+        workers: triplets scored at once, each in its own thread with one torch thread (the scores are the same);
+            at most the number of triplets, and with a single worker the torch threads stay as they are.
+            ``semfuse evaluate`` passes ``--threads`` (default: the physical cores).
 
     Returns:
         The scores, the problems (skipped files) and the written files.
@@ -224,6 +226,9 @@ def evaluate_methods(
     ir_images, vis_images = list_images(ir_dir), list_images(vis_dir)
     fused_images = {method: list_images(folder) for method, folder in fused_dirs.items()}
 
+    # No more workers than triplets: with one triplet, its tensor operations keep all the torch threads.
+    triplets = sum(len(set(images) & set(ir_images) & set(vis_images)) for images in fused_images.values())
+    workers = max(1, min(workers, triplets))
     torch_threads = torch.get_num_threads()
     if workers > 1:
         torch.set_num_threads(1)

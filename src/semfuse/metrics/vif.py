@@ -11,7 +11,11 @@ import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import as_float64, check_grey_images
-from semfuse.metrics.filters import gaussian_kernel_1d, row_strips, separable_filter_valid
+from semfuse.metrics.filters import (
+    gaussian_kernel_1d,
+    row_strips,
+    separable_filter_valid,
+)
 
 NOISE_VARIANCE = 2.0
 SCALES = 4
