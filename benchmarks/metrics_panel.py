@@ -16,6 +16,12 @@ on ``--device``.
   the other; it shared nothing) and the reference run ``--warmup`` times untimed, then ``--repeats`` rounds, each
   round timing the four in turn with ``time.perf_counter`` (after ``torch.cuda.synchronize`` on a GPU).
   Interleaving keeps a change of load from landing on one of them only. The ratios are of the medians.
+* **semfuse evaluate.** With ``--evaluate N`` (default 16): N MSRS test pairs and their pixel averages are written
+  to a temporary folder and :func:`semfuse.evaluation.fusion.evaluate_methods` scores them (tables and plots
+  included) with one worker and one torch thread, one worker and ``--cores`` torch threads, and ``--cores``
+  worker threads of one torch thread each (what ``semfuse evaluate --threads`` does), interleaved over
+  ``--evaluate-repeats`` rounds; reported in triplets per second. OpenMP reads ``OMP_WAIT_POLICY`` when torch
+  loads, so set it in the environment (the JSON records it).
 * **Per metric.** Every metric of the panel (with ``--fmi`` also FMI_pixel and FMI_dct, which take seconds), new
   and baseline, in the same way; and :func:`semfuse.metrics.evaluate_triplet` on the uint8 numpy arrays
   (conversion included).
@@ -28,7 +34,7 @@ working tree differed from it.
 
 Usage, from the repository root (the shared data folder beside it)::
 
-    python benchmarks/metrics_panel.py --threads 1 --repeats 11
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/metrics_panel.py --threads 1 --repeats 11
 
 The default is one torch thread: on a machine shared with other jobs, more OpenMP threads than free cores make
 every small tensor operation wait at a barrier (GNU OpenMP spins by default), and the times stop measuring the
@@ -49,11 +55,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import cpu_model, git_commit, git_dirty, time_calls, write_report  # noqa: E402
 
-from semfuse.evaluation.fusion import load_grey_uint8
+from semfuse.cli import physical_cores
+from semfuse.evaluation.fusion import evaluate_methods, load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_metrics, evaluate_triplet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,6 +128,36 @@ def summary(times: list[float]) -> dict:
             "iqr_s": quartiles[2] - quartiles[0], "times_s": times}  # fmt: skip
 
 
+def time_evaluate(data_root: Path, count: int, cores: int, repeats: int) -> dict:
+    """Triplets per second of ``evaluate_methods`` on ``count`` MSRS test pairs for 1 and ``cores`` workers."""
+    pairs = sorted(path.name for path in (data_root / PAIR / "ir").iterdir())[:count]
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        for name in ("ir", "vi", "avg", "out"):
+            (work / name).mkdir()
+        for pair in pairs:
+            ir, vis = load_grey_uint8(data_root / PAIR / "ir" / pair), load_grey_uint8(data_root / PAIR / "vi" / pair)
+            average = np.floor((ir.astype(np.float64) + vis) / 2 + 0.5).astype(np.uint8)
+            for name, image in (("ir", ir), ("vi", vis), ("avg", average)):
+                Image.fromarray(image).save(work / name / pair)
+        settings = {"1 worker, 1 torch thread": (1, 1), f"1 worker, {cores} torch threads": (1, cores),
+                    f"{cores} workers, 1 torch thread each": (cores, 1)}  # fmt: skip
+
+        def run(workers: int, threads: int) -> Callable[[], object]:
+            def evaluate() -> object:
+                torch.set_num_threads(threads)
+                return evaluate_methods(work / "ir", work / "vi", {"avg": work / "avg"}, work / "out",
+                                        overwrite=True, progress=False, workers=workers)  # fmt: skip
+
+            return evaluate
+
+        times = interleaved({name: run(*setting) for name, setting in settings.items()}, 1, repeats,
+                            torch.device("cpu"))  # fmt: skip
+    torch.set_num_threads(1)
+    return {"triplets": len(pairs), "runs": times,
+            "triplets_per_s": {name: len(pairs) / entry["median_s"] for name, entry in times.items()}}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Time the fusion metric panel on one 640x480 triplet.")
@@ -130,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=11, help="timed calls per entry")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--fmi", action="store_true", help="also time FMI_pixel and FMI_dct (seconds each)")
+    parser.add_argument("--evaluate", type=int, default=16, help="triplets for the evaluate timing (0: skip)")
+    parser.add_argument("--evaluate-repeats", type=int, default=3, help="rounds of the evaluate timing")
+    parser.add_argument("--cores", type=int, default=physical_cores(), help="workers for the evaluate timing")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "metrics_panel.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -163,6 +204,10 @@ def main(argv: list[str] | None = None) -> None:
                 args.warmup, args.repeats, device,
             )  # fmt: skip
         rounds["evaluate_triplet"] = time_calls(lambda: evaluate_triplet(*arrays), device, args.warmup, args.repeats)
+        evaluate = None
+        if args.evaluate > 0 and device.type == "cpu":
+            evaluate = time_evaluate(args.data_root.resolve(), args.evaluate, args.cores, args.evaluate_repeats)
+            torch.set_num_threads(args.threads)
         load_after = os.getloadavg()
 
     ratios = {}
@@ -186,6 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     for clock, values in ratios.items():
         for name, value in values.items():
             print(f"{clock:4s} {name:40s} {value:.3f}", file=sys.stderr)
+    if evaluate is not None:
+        for name, value in evaluate["triplets_per_s"].items():
+            print(f"evaluate, {evaluate['triplets']} triplets, {name}: {value:.2f} triplets/s", file=sys.stderr)
     report = {
         "benchmark": "seconds per 640x480 triplet (fused, ir, vis), fusion metric panel, float64 inside",
         "input": {
@@ -217,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         "ratios": ratios,
         "results": rounds,
         "per_metric": metrics,
+        "evaluate": evaluate,
     }
     write_report(args.output, report)
 
