@@ -8,12 +8,13 @@ network's fraction, never raises it).
 Network: the bundled weights, batch 1, ``torch.inference_mode``; ``--warmup`` untimed calls then ``--repeats``
 timed ones (median). Each timed network call is paired with a run of the four reference convolutions just before
 it, and the median of the per-pair fractions is reported too (``paired_fraction_of_conv``): on a machine that other
-jobs load unevenly, that ratio is the one that holds still. The reference path (NCHW) at 640x480, the channels-last fast path at every ``--sizes``;
-onnxruntime (when installed) at 640x480 with the same thread count. GFLOP/s = counted FLOPs
-(``FlopCounterMode``, convolutions and matrix products, counted on the reference path for every row: the fast path
-computes the same function with slightly fewer multiplications in its attention, which is not credited as work) /
-median seconds; fraction = that / the conv reference.
-The largest |fast - reference| output difference is recorded too.
+jobs load unevenly, that ratio is the one that holds still. Rows: the reference path (NCHW) at 640x480; the
+channels-last fast path at every ``--sizes``; bfloat16 autocast (``fuse --precision bf16``) at 640x480, also as a
+fraction of the same convolutions in bf16 (``conv_bf16_gflops``); onnxruntime (when installed) at 640x480 with the
+same thread count. GFLOP/s = counted FLOPs (``FlopCounterMode``, convolutions and matrix products, counted on the
+reference path for every row: the fast path computes the same function with slightly fewer multiplications in its
+attention, which is not credited as work) / median seconds; fraction = that / the conv reference. The largest
+|fast - reference| output difference is recorded too.
 
     python benchmarks/speed_limit.py [--threads 2] [--repeats 5] [--out benchmarks/results/speed_limit_cpu.json]
 """
@@ -45,7 +46,7 @@ def reference_rates(widths: list[int], warmup: int, repeats: int, side: int = 20
     a, b = torch.rand(side, side, generator=generator), torch.rand(side, side, generator=generator)
     matmul = time_calls(lambda: a @ b, CPU, warmup, repeats)
     rows = {"matmul_gflops": 2 * side**3 / matmul["median_s"] / 1e9, "matmul_side": side}
-    total_flops = total_seconds = 0.0
+    total_flops = total_seconds = bf16_seconds = 0.0
     for scale, width in enumerate(widths):
         height, wide = 480 // 2**scale, 640 // 2**scale
         x = torch.rand(1, width, height, wide, generator=generator)
@@ -57,9 +58,14 @@ def reference_rates(widths: list[int], warmup: int, repeats: int, side: int = 20
             timing = time_calls(lambda xl=xl, wl=wl: F.conv2d(xl, wl, padding=1), CPU, warmup, repeats)
             layouts[layout] = flops / timing["median_s"] / 1e9
         best = max(layouts.values())
-        rows[f"conv3x3_{width}ch_{wide}x{height}"] = {"gflops_by_layout": layouts, "gflops": best}
+        xb, wb = (t.contiguous(memory_format=torch.channels_last).bfloat16() for t in (x, weight))
+        bf16 = flops / time_calls(lambda xb=xb, wb=wb: F.conv2d(xb, wb, padding=1), CPU, warmup, repeats)["median_s"]
+        rows[f"conv3x3_{width}ch_{wide}x{height}"] = {"gflops_by_layout": layouts, "gflops": best,
+                                                      "bf16_channels_last_gflops": bf16 / 1e9}
         total_flops, total_seconds = total_flops + flops, total_seconds + flops / best / 1e9
+        bf16_seconds += flops / bf16
     rows["conv_gflops"] = total_flops / total_seconds / 1e9
+    rows["conv_bf16_gflops"] = total_flops / bf16_seconds / 1e9
     return rows
 
 
@@ -115,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls at 640x480 (3 at larger sizes)")
     parser.add_argument("--sizes", default="640x480,1280x1024,1920x1080", help="WIDTHxHEIGHT list for the fast path")
     parser.add_argument("--no-onnx", action="store_true", help="skip onnxruntime")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 autocast row")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parent / "results" / "speed_limit_cpu.json")
     args = parser.parse_args(argv)
@@ -138,27 +145,40 @@ def main(argv: list[str] | None = None) -> None:
             rows.append({"path": "fast (channels-last)", "size": size, "flops": count_flops(net, height, width),
                          "seconds": time_calls(lambda a=a, b=b: fast(a, b), CPU, args.warmup, repeats)})
             rows[-1]["paired"] = paired_fraction(lambda a=a, b=b: fast(a, b), rows[-1]["flops"], widths, repeats)
+        if not args.no_bf16:  # bfloat16 autocast (fuse --precision bf16), against the bf16 conv reference too
+            def bf16_call():
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return fast(ir, vis)
+
+            bf16_difference = (bf16_call().float() - fast(ir, vis)).abs().max().item()
+            rows.append({"path": "fast, bf16 autocast", "size": "640x480", "flops": rows[0]["flops"],
+                         "seconds": time_calls(bf16_call, CPU, args.warmup, args.repeats),
+                         "max_abs_difference_vs_fp32": bf16_difference})
     onnx = None if args.no_onnx else onnx_rate(net, args.threads, args.warmup, args.repeats)
     if onnx is not None:
         rows.append({"path": "onnxruntime", "size": "640x480", "flops": rows[0]["flops"], "seconds": onnx})
     last = reference_rates(widths, args.warmup, args.repeats)
     reference = {"conv_gflops": max(first["conv_gflops"], last["conv_gflops"]),
+                 "conv_bf16_gflops": max(first["conv_bf16_gflops"], last["conv_bf16_gflops"]),
                  "matmul_gflops": max(first["matmul_gflops"], last["matmul_gflops"]), "start": first, "end": last}
     for row in rows:
         row["gflops"] = row["flops"] / row["seconds"]["median_s"] / 1e9
         row["fraction_of_conv_reference"] = row["gflops"] / reference["conv_gflops"]
         row["fraction_of_matmul_reference"] = row["gflops"] / reference["matmul_gflops"]
+        if "bf16" in row["path"]:
+            row["fraction_of_bf16_conv_reference"] = row["gflops"] / reference["conv_bf16_gflops"]
     report = {"benchmark": "speed_limit", "device": "cpu", **environment(),
               "settings": {"threads": args.threads, "warmup": args.warmup, "repeats": args.repeats},
               "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
               "reference": reference, "max_abs_difference_fast_vs_reference_640x480": difference, "network": rows}
     write_report(args.out, report)
-    print(f"reference: conv3x3 {reference['conv_gflops']:.0f} GFLOP/s, "
+    print(f"reference: conv3x3 {reference['conv_gflops']:.0f} GFLOP/s (bf16: {reference['conv_bf16_gflops']:.0f}), "
           f"matmul {reference['matmul_gflops']:.0f} GFLOP/s ({args.threads} threads)")
     for row in rows:
         print(f"{row['path']:<22} {row['size']:>10}  {row['seconds']['median_s']:7.3f} s  {row['gflops']:6.1f} GFLOP/s"
               f"  {row['fraction_of_conv_reference']:.2f} of conv"
-              + (f" (paired: {row['paired']['paired_fraction_of_conv']:.2f})" if "paired" in row else ""))
+              + (f" (paired: {row['paired']['paired_fraction_of_conv']:.2f})" if "paired" in row else "")
+              + (f" ({row['fraction_of_bf16_conv_reference']:.2f} of the bf16 conv)" if "bf16" in row["path"] else ""))
 
 
 if __name__ == "__main__":

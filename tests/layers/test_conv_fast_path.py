@@ -6,7 +6,6 @@ pixel, one row, one column, odd sides.
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from semfuse.layers.attention import EfficientSelfAttention
