@@ -52,4 +52,20 @@ def peak_signal_to_noise_ratio(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor
         tensor([51.1411], dtype=torch.float64)
     """
     check_grey_images("peak_signal_to_noise_ratio", fused=fused, ir=ir, vis=vis)
-    return 20 * torch.log10(255 / mean_squared_error(fused, ir, vis).sqrt())
+    return _psnr_of_mse(mean_squared_error(fused, ir, vis))
+
+
+def _psnr_of_mse(mse: Tensor) -> Tensor:
+    return 20 * torch.log10(255 / mse.sqrt())
+
+
+def psnr_and_mse(fused: Tensor, ir: Tensor, vis: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`peak_signal_to_noise_ratio` and :func:`mean_squared_error` from one computation of the MSE.
+
+    Example:
+        >>> zero, white = torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 255.0)
+        >>> psnr_and_mse(zero, zero, white)
+        (tensor([51.1411], dtype=torch.float64), tensor([0.5000], dtype=torch.float64))
+    """
+    mse = mean_squared_error(fused, ir, vis)
+    return _psnr_of_mse(mse), mse

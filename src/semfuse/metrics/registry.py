@@ -18,7 +18,11 @@ from semfuse.metrics.correlation import (
     correlation_coefficient,
     sum_of_correlations_of_differences,
 )
-from semfuse.metrics.error import mean_squared_error, peak_signal_to_noise_ratio
+from semfuse.metrics.error import (
+    mean_squared_error,
+    peak_signal_to_noise_ratio,
+    psnr_and_mse,
+)
 from semfuse.metrics.fmi import fmi_dct, fmi_pixel
 from semfuse.metrics.gradient import nabf, qabf
 from semfuse.metrics.information import mutual_information
@@ -93,6 +97,7 @@ PANEL: tuple[str, ...] = tuple(name for name, metric in FUSION_METRICS.items() i
 # together (the values are those of the metrics' own functions, up to rounding).
 SHARED_METRICS: dict[tuple[str, ...], Callable[[Tensor, Tensor, Tensor], tuple[Tensor, ...]]] = {
     ("SSIM", "MS-SSIM"): ssim_and_ms_ssim,  # the same 11x11 Gaussian moments at full size
+    ("PSNR", "MSE"): psnr_and_mse,  # PSNR is a function of the MSE
 }
 
 
