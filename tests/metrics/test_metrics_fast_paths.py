@@ -32,7 +32,7 @@ from semfuse.metrics.filters import (
     row_strips,
     separable_filter_valid,
 )
-from semfuse.metrics.gradient import _sobel
+from semfuse.metrics.gradient import _padded_strip, _sobel
 from semfuse.metrics.structural import _mean_pool_2x2
 from semfuse.metrics.vif import NOISE_VARIANCE, _scale_sums
 
@@ -108,6 +108,17 @@ def test_separable_sobel_equals_the_3x3_correlations():
                            dtype=torch.float64)[:, None]  # fmt: skip
     expected = F.conv2d(padded.flatten(0, 1)[:, None], kernels)  # (3, 2, 50, 59)
     assert torch.equal(sx[0], expected[:, 0]) and torch.equal(sy[0], expected[:, 1])
+
+
+@pytest.mark.parametrize("reflect", [False, True])
+@pytest.mark.parametrize("height, width", [(2, 3), (5, 7), (40, 33)])
+def test_padded_strips_are_the_rows_of_the_padded_images(reflect, height, width):
+    images = tuple(torch.randint(0, 256, (2, 1, height, width), dtype=torch.uint8) for _ in range(3))
+    padded = F.pad(torch.cat(images, dim=1).to(torch.float64), (1, 1, 1, 1), mode="reflect" if reflect else "constant")
+    for elements in (4, 20, 1 << 20):  # one row per strip, a few rows, one strip
+        for rows in row_strips(images[0], elements):
+            expected = padded[..., rows.start : rows.stop + 2, :]
+            assert torch.equal(_padded_strip(images, rows, reflect), expected)
 
 
 @pytest.mark.parametrize("height, width", [(8, 10), (7, 9), (8, 9), (7, 10), (1, 1)])

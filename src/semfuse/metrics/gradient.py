@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-from semfuse.metrics._checks import as_float64, check_grey_images
+from semfuse.metrics._checks import check_grey_images
 from semfuse.metrics.filters import row_strips
 
 _HALF_PI = math.pi / 2
@@ -27,6 +27,28 @@ def _sobel(padded: Tensor) -> tuple[Tensor, Tensor]:
     smoothed = (padded[..., :, :-2] + padded[..., :, 2:]).add_(padded[..., :, 1:-1], alpha=2)  # (..., H + 2, W)
     sy = smoothed[..., 2:, :] - smoothed[..., :-2, :]
     return sx, sy
+
+
+def _padded_strip(images: tuple[Tensor, ...], rows: slice, reflect: bool) -> Tensor:
+    """Rows ``rows`` of the (B, 1, H, W) images as float64 channels (B, K, h + 2, W + 2), with their neighbours.
+
+    The images padded by 1 pixel, zeros or a mirror that does not repeat the edge (``reflect``), as
+    ``torch.nn.functional.pad`` would pad the whole images, but only the rows a strip's 3x3 filters read: no
+    full-size padded copy is made.
+    """
+    batch, _, height, width = images[0].shape
+    first, last = rows.start - 1, rows.stop + 1  # padded rows first..last - 1, in the images' row numbers
+    strip = torch.empty(batch, len(images), last - first, width + 2, dtype=torch.float64, device=images[0].device)
+    inside = slice(max(first, 0), min(last, height))
+    for channel, image in enumerate(images):
+        strip[:, channel, inside.start - first : inside.stop - first, 1:-1] = image[:, 0, inside]
+    if first < 0:  # row -1: row 1 (mirror) or zeros
+        strip[:, :, 0, 1:-1] = strip[:, :, 2, 1:-1] if reflect else 0
+    if last > height:  # row H: row H - 2 (mirror) or zeros
+        strip[:, :, -1, 1:-1] = strip[:, :, -3, 1:-1] if reflect else 0
+    strip[..., 0] = strip[..., 2] if reflect else 0  # columns -1 and W, corners included
+    strip[..., -1] = strip[..., -3] if reflect else 0
+    return strip
 
 
 def _strength(sx: Tensor, sy: Tensor) -> Tensor:
@@ -76,12 +98,10 @@ def qabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([0.9753], dtype=torch.float64)
     """
     check_grey_images("qabf", fused=fused, ir=ir, vis=vis)
-    images = torch.cat([as_float64(ir), as_float64(vis), as_float64(fused)], dim=1)  # (B, 3, H, W)
-    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
-    preserved = images.new_zeros(images.shape[0])
+    preserved = torch.zeros(fused.shape[0], dtype=torch.float64, device=fused.device)
     total = torch.zeros_like(preserved)
-    for rows in row_strips(images):  # each strip of rows from its padded rows, 1 above and 1 below
-        strip_preserved, g_sources = _qabf_map(padded[..., rows.start : rows.stop + 2, :])
+    for rows in row_strips(fused):
+        strip_preserved, g_sources = _qabf_map(_padded_strip((ir, vis, fused), rows, reflect=False))
         preserved += strip_preserved.sum(dim=(1, 2, 3))
         total += g_sources.sum(dim=(1, 2, 3))
     return preserved / total
@@ -99,9 +119,10 @@ def _qabf_map(padded: Tensor) -> tuple[Tensor, Tensor]:
     # G = min / max of (g_X, g_F), except g_F where they are equal (0/0 included)
     ratio = torch.minimum(g_sources, g_fused).div_(torch.maximum(g_sources, g_fused))
     ratio = torch.where(g_sources == g_fused, g_fused, ratio)
-    strength_term = ratio.sub_(c["Dg"]).mul_(c["kg"]).exp_().add_(1).reciprocal_().mul_(c["Tg"])
+    # T / (1 + e^{k (x - D)}) = T sigmoid(-k (x - D)): one operation instead of four
+    strength_term = ratio.sub_(c["Dg"]).mul_(-c["kg"]).sigmoid_().mul_(c["Tg"])
     angle = (a_sources - a_fused).abs_().div_(_HALF_PI).neg_().add_(1)  # A = 1 - |a_X - a_F| / (pi/2)
-    angle_term = angle.sub_(c["Da"]).mul_(c["ka"]).exp_().add_(1).reciprocal_().mul_(c["Ta"])
+    angle_term = angle.sub_(c["Da"]).mul_(-c["ka"]).sigmoid_().mul_(c["Ta"])
     return strength_term.mul_(angle_term).mul_(g_sources), g_sources
 
 
@@ -151,12 +172,10 @@ def nabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([0.], dtype=torch.float64)
     """
     check_grey_images("nabf", min_size=2, fused=fused, ir=ir, vis=vis)
-    images = torch.cat([as_float64(ir), as_float64(vis), as_float64(fused)], dim=1)  # (B, 3, H, W)
-    padded = torch.nn.functional.pad(images, (1, 1, 1, 1), mode="reflect")
-    lost = images.new_zeros(images.shape[0])
+    lost = torch.zeros(fused.shape[0], dtype=torch.float64, device=fused.device)
     total = torch.zeros_like(lost)
-    for rows in row_strips(images):  # each strip of rows from its padded rows, 1 above and 1 below
-        strip_lost, weights = _nabf_map(padded[..., rows.start : rows.stop + 2, :])
+    for rows in row_strips(fused):
+        strip_lost, weights = _nabf_map(_padded_strip((ir, vis, fused), rows, reflect=True))
         lost += strip_lost.sum(dim=(1, 2, 3))
         total += weights.sum(dim=(1, 2, 3))
     return lost / total
@@ -174,8 +193,9 @@ def _nabf_map(padded: Tensor) -> tuple[Tensor, Tensor]:
     # min / max, and 0 where g_X or g_F is 0: the minimum is then 0 (0/0 avoided by the clamp)
     ratio = torch.minimum(g_sources, g_fused).div_(torch.maximum(g_sources, g_fused).clamp_min_(1e-300))
     angle = (a_sources - a_fused).abs_().sub_(_HALF_PI).abs_().div_(_HALF_PI)
-    strength_term = ratio.sub_(c["sigma_g"]).mul_(-c["kg"]).exp_().add_(1).reciprocal_().mul_(c["Nrg"])
-    angle_term = angle.sub_(c["sigma_a"]).mul_(-c["ka"]).exp_().add_(1).reciprocal_().mul_(c["Nra"])
+    # N / (1 + e^{-k (x - sigma)}) = N sigmoid(k (x - sigma)): one operation instead of four
+    strength_term = ratio.sub_(c["sigma_g"]).mul_(c["kg"]).sigmoid_().mul_(c["Nrg"])
+    angle_term = angle.sub_(c["sigma_a"]).mul_(c["ka"]).sigmoid_().mul_(c["Nra"])
     lost = strength_term.mul_(angle_term).sqrt_().neg_().add_(1)  # 1 - Q
     # w = g^Lg, Lg = 1.5, as g sqrt(g) (torch.pow is several times slower), where g >= T_d, else wt_min
     weights = torch.where(g_sources >= c["Td"], g_sources.sqrt().mul_(g_sources), c["wt_min"])
