@@ -3,7 +3,8 @@
 Tasks: ``infer`` (the fusion network on one WIDTHxHEIGHT pair, ``torch.inference_mode``, on the channels-last path
 where the network has one, as ``semfuse fuse`` runs it on the CPU) and ``warm-start`` / ``semantic`` (one training
 step of that phase on 240x320 crops, as ``benchmarks/train_throughput.py`` times it, with the fusion network
-channels-last where it can be, as ``semfuse train`` runs on the CPU). Around the task, the process times a fixed
+channels-last where it can be and under bf16 autocast where the code has it and the CPU has AMX, as ``semfuse
+train`` runs on the CPU by default; ``--fp32`` keeps float32). Around the task, the process times a fixed
 reference: fp32 3x3 convolutions at the network's widths (32, 64, 96, 128 channels at 640x480 / 2^scale), the better
 of the NCHW and channels-last layouts per width, the definition of ``speed_limit.py`` (which cannot be imported
 here: it needs semfuse functions that older commits lack). It prints one JSON line.
@@ -102,14 +103,20 @@ def measure_training(args: argparse.Namespace) -> dict:
         phase, batch_size = WarmStartPhase(fusion_net, "avg"), 2
     else:
         phase, batch_size = SemanticPhase(fusion_net, Segmenter(9), SemanticConfig()), 4
+    try:  # bf16 autocast where `semfuse train` uses it by default (amp: true; CUDA and CPUs with AMX), if it does
+        from semfuse.device import native_bfloat16
+
+        bf16 = native_bfloat16(CPU) and not args.fp32
+    except ImportError:  # older commits train in float32 on the CPU
+        bf16 = False
     result = {"size": f"{CROP[1]}x{CROP[0]}", "batch_size": batch_size, "unit": "crops",
-              "channels_last": channels_last}
+              "channels_last": channels_last, "bf16_autocast": bf16}
     if args.count_flops:
         with FlopCounterMode(display=False) as counter:
             phase(_batch(batch_size, CPU))["loss"].backward()
         phase.zero_grad(set_to_none=True)
         result["flops"] = counter.get_total_flops()
-    row = measure(args.task, phase, batch_size, CPU, args.warmup, args.iters)
+    row = measure(args.task, phase, batch_size, CPU, args.warmup, args.iters, bf16=bf16)
     result["seconds"] = row["seconds_per_iter"]
     return result
 
@@ -122,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls before the timed ones")
     parser.add_argument("--iters", type=int, default=3, help="timed calls (the median is the figure)")
     parser.add_argument("--count-flops", action="store_true", help="count FLOPs in one more untimed call first")
+    parser.add_argument("--fp32", action="store_true", help="training: float32 even where semfuse would use bf16")
     parser.add_argument("--weights", help="infer: fusion-network state dict (.safetensors) to load, strictly")
     parser.add_argument("--output", help="infer: write the fused output of the first call here (.safetensors)")
     args = parser.parse_args(argv)

@@ -100,6 +100,7 @@ def summarise(runs: list[dict], flops: dict) -> dict:
             "fraction_of_conv_reference": statistics.median(fractions) if fractions else None,
             "reference_conv_gflops": statistics.median(run[version]["reference_conv_gflops"]["best"] for run in runs),
             "channels_last": runs[0][version]["channels_last"],
+            "bf16_autocast": runs[0][version].get("bf16_autocast", False),
         }
     ratios = [run["baseline"]["seconds"]["median_s"] / run["current"]["seconds"]["median_s"] for run in runs]
     summary["speedup"] = {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
@@ -194,7 +195,8 @@ def print_table(report: dict) -> None:
         speedup = row["speedup"]
         print(f"{name:<18} {row['baseline']['seconds']:10.3f} {row['current']['seconds']:10.3f} "
               f"{row['baseline']['per_s']:5.2f} {unit} {row['current']['per_s']:4.2f} {unit} "
-              f"{speedup['median']:7.2f}x ({speedup['min']:.2f}-{speedup['max']:.2f})  {fractions}")
+              f"{speedup['median']:7.2f}x ({speedup['min']:.2f}-{speedup['max']:.2f})  {fractions}"
+              + ("  (current: bf16 autocast)" if row["current"]["bf16_autocast"] else ""))
     for name, difference in report["max_abs_difference_current_vs_baseline"].items():
         print(f"{name}: max |current - baseline| output difference {difference:.2e}"
               f"{'  (above 1/255!)' if difference > 1 / 255 else ''}")
