@@ -136,6 +136,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     import semfuse
 
+    try:  # the allocator setting of the semfuse commands, where the code has it (as `semfuse fuse`/`train` run)
+        from semfuse.cli import reuse_freed_memory
+
+        reused = reuse_freed_memory()
+    except ImportError:
+        reused = False
+
     load_before = os.getloadavg()[0]
     reference_before = conv_reference_gflops()
     result = measure_inference(args) if args.task == "infer" else measure_training(args)
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     median = result["seconds"]["median_s"]
     reference = max(reference_before, reference_after)
     result.update(task=args.task, semfuse=str(Path(semfuse.__file__).resolve().parent),
-                  threads=torch.get_num_threads(), per_s=result["batch_size"] / median,
+                  threads=torch.get_num_threads(), per_s=result["batch_size"] / median, reuse_freed_memory=reused,
                   reference_conv_gflops={"before": reference_before, "after": reference_after, "best": reference},
                   load_average_1min_before_after=[load_before, os.getloadavg()[0]])
     if "flops" in result:

@@ -34,7 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import environment, time_calls, write_report  # noqa: E402
 
-from semfuse.cli import physical_cores  # noqa: E402
+from semfuse.cli import physical_cores, reuse_freed_memory  # noqa: E402
 from semfuse.models.weights import load_fusion_net  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
                         default=Path(__file__).resolve().parent / "results" / "speed_limit_cpu.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    reused = reuse_freed_memory()  # as `semfuse fuse` runs (without --tile)
     load_before = os.getloadavg()
     net = load_fusion_net("warm-start", "cpu")
     widths = list(net.encoder_ir.out_channels)
@@ -168,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
         if "bf16" in row["path"]:
             row["fraction_of_bf16_conv_reference"] = row["gflops"] / reference["conv_bf16_gflops"]
     report = {"benchmark": "speed_limit", "device": "cpu", **environment(),
-              "settings": {"threads": args.threads, "warmup": args.warmup, "repeats": args.repeats},
+              "settings": {"threads": args.threads, "warmup": args.warmup, "repeats": args.repeats,
+                           "reuse_freed_memory": reused},
               "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
               "reference": reference, "max_abs_difference_fast_vs_reference_640x480": difference, "network": rows}
     write_report(args.out, report)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _env import environment, time_calls, write_report  # noqa: E402
 
 from semfuse.config import SemanticConfig  # noqa: E402
+from semfuse.cli import reuse_freed_memory  # noqa: E402
 from semfuse.device import native_bfloat16  # noqa: E402
 from semfuse.engine.phases import SemanticPhase, WarmStartPhase, build_optimizer  # noqa: E402
 from semfuse.models.fusion_net import build_fusion_net  # noqa: E402
@@ -68,6 +69,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    reuse_freed_memory()  # as `semfuse train` runs
     torch.manual_seed(0)
     rows = []
     variants = [("nchw", False), ("channels_last", False)]
