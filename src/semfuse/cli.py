@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N",
             help=f"CPU threads for computing (default: the machine's physical cores, here {cores})",
         )
-    from semfuse.data.io import DEFAULT_MAX_PIXELS
+    from semfuse.constants import DEFAULT_MAX_PIXELS  # not semfuse.data: it loads torch, before apply_threads
 
     for name in IMAGE_COMMANDS:
         subparsers.choices[name].add_argument(

@@ -1,3 +1,5 @@
 """Conventions shared by data, losses and metrics (a leaf module: it imports nothing from semfuse)."""
 
 IGNORE_INDEX = 255  # label id of pixels that count in no loss and no score (unlabelled crops, excluded classes)
+DEFAULT_MAX_PIXELS = 50_000_000  # largest image the readers accept by default: about 7000 x 7000, above 8K video
+#                                  frames (33 Mpx), far below a decompression bomb's claim

@@ -175,3 +175,16 @@ def test_freed_tensor_memory_is_reused_without_page_faults():
     pages = 16 * 2**20 * 4 // 4096  # a 64 MB tensor
     assert default > pages // 2  # glibc's default: a fresh mapping, page-faulted in, every time
     assert reused < pages // 20
+
+
+def test_the_parser_loads_no_torch_so_thread_settings_come_first():
+    """OpenMP reads OMP_WAIT_POLICY and OMP_NUM_THREADS once, when torch loads it: building the parser (and --help)
+    must not import torch, so that apply_threads sets them before it does."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom semfuse.cli import build_parser\nbuild_parser()\n"
+              "print('torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"

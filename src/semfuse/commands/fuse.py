@@ -5,7 +5,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from semfuse.data.io import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
     from semfuse.methods.registry import FuseFn
@@ -59,6 +58,8 @@ def _single_pair_target(args: argparse.Namespace) -> tuple[Path, str] | None:
     """For --ir FILE --vis FILE: (output folder, output name); None for folders."""
     if args.ir is None or not args.ir.is_file():
         return None
+    from semfuse.data.io import IMAGE_EXTENSIONS
+
     if args.out.suffix.lower() in IMAGE_EXTENSIONS:
         if args.out.suffix.lower() != ".png":
             from semfuse.errors import SemfuseError
@@ -85,6 +86,7 @@ def _build_method(args: argparse.Namespace) -> "FuseFn":
 
 
 def run(args: argparse.Namespace) -> int:
+    from semfuse.data.io import IMAGE_EXTENSIONS
     from semfuse.data.pairs import Pair, discover_pairs, pair_folders
     from semfuse.errors import SemfuseError
     from semfuse.inference import fuse_pairs

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from semfuse.constants import DEFAULT_MAX_PIXELS
 from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
-DEFAULT_MAX_PIXELS = 50_000_000  # about 7000 x 7000: above 8K video frames (33 Mpx), far below a bomb's claim
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _EXIF_ORIENTATION = 0x0112
