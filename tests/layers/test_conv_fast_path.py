@@ -6,6 +6,7 @@ pixel, one row, one column, odd sides.
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from semfuse.layers.attention import EfficientSelfAttention
@@ -92,3 +93,20 @@ def test_attention_gate_is_the_forward_in_other_terms(scale, channels_last):
     mixing = module.mixing(module.context_sum(x[..., :4, :]), 4 * 9)  # another image's context (as in tiling)
     gated = (tokens * module.gate(x, mixing)).view(2, 7, 9, 16).permute(0, 3, 1, 2)
     torch.testing.assert_close(gated, module(x, mixing), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("kernel", [3, 1])
+def test_convolution_with_fused_activation_equals_the_unfused_form(size, kernel):
+    from semfuse.layers.conv import _fused_activation_available, conv_leaky_relu
+
+    torch.manual_seed(0)
+    padding = {"padding": 1, "padding_mode": "replicate"} if kernel == 3 else {}
+    conv = nn.Conv2d(5, 6, kernel, **padding).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 5, *size).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        if not _fused_activation_available(x):
+            pytest.skip("this PyTorch build has no oneDNN convolution with a fused activation")
+        expected = F.leaky_relu(conv(x), 0.2)
+        torch.testing.assert_close(conv_leaky_relu(x, conv, 0.2), expected, rtol=1e-5, atol=1e-6)
+    assert not _fused_activation_available(x.requires_grad_())  # training keeps the autograd path

@@ -135,15 +135,48 @@ def cat_upsampled(parts: list[Tensor], low: Tensor) -> Tensor:
     return out
 
 
+def _fused_activation_available(x: Tensor) -> bool:
+    """Whether oneDNN's convolution with a fused activation can run x: float32 on the CPU, no gradient recorded,
+    no autocast (the fused operator has no autocast rule), and this PyTorch build has the operator."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu") and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+
+
+def conv_leaky_relu(x: Tensor, conv: nn.Conv2d, slope: float) -> Tensor:
+    """``leaky_relu(conv(x), slope)`` for inference, the activation fused into oneDNN's convolution.
+
+    A replicate-padded 3x3 ``conv`` runs zero-padded and its four borders are then corrected as in
+    :func:`conv3x3_replicate`, through the activation: each border's pre-activation is recovered (LeakyReLU is
+    invertible: ``y / slope`` where ``y < 0``), the border term added and the activation applied again; the
+    corners, in two strips, are corrected one strip after the other. Equal to the unfused form to float rounding.
+    """
+    replicate = conv.padding_mode == "replicate"
+    padding = [1, 1] if replicate else list(conv.padding)
+    out = torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, padding, list(conv.stride),
+                                                  list(conv.dilation), conv.groups, "leaky_relu", [slope], "")
+    if replicate:
+        for border, term in zip(_strips(out), _border_terms(_strips(x), conv.weight)):
+            before = torch.where(border < 0, border / slope, border)
+            border.copy_(F.leaky_relu(before + term, slope))
+    return out
+
+
 class FastPathMixin:
-    """``fast_path``: run the module's replicate-padded 3x3 convolutions through :func:`conv3x3_replicate` and its
-    up-sampling through :func:`upsample2x_to`'s fast backward (set by
-    :meth:`semfuse.models.fusion_net.FusionNet.use_channels_last`); off, they run as PyTorch defines them."""
+    """``fast_path``: run the module's replicate-padded 3x3 convolutions through :func:`conv3x3_replicate` (in
+    inference with the activation fused, :func:`conv_leaky_relu`) and its up-sampling through
+    :func:`upsample2x_to`'s fast backward (set by :meth:`semfuse.models.fusion_net.FusionNet.use_channels_last`);
+    off, they run as PyTorch defines them."""
 
     fast_path = False
 
     def _conv3x3(self, conv: nn.Conv2d, x: Tensor) -> Tensor:
         return conv3x3_replicate(x, conv) if self.fast_path else conv(x)
+
+    def _conv_act(self, conv: nn.Conv2d, x: Tensor, activation: nn.LeakyReLU) -> Tensor:
+        """``activation(conv(x))``, with the convolution's replicate padding as in :meth:`_conv3x3`."""
+        if self.fast_path and _fused_activation_available(x):
+            return conv_leaky_relu(x, conv, activation.negative_slope)
+        return activation(self._conv3x3(conv, x) if conv.kernel_size == (3, 3) else conv(x))
 
 
 class DenseBlock(FastPathMixin, nn.Module):
@@ -164,9 +197,9 @@ class DenseBlock(FastPathMixin, nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: Tensor) -> Tensor:
-        x = torch.cat([x, self.act_dense(self._conv3x3(self.conv1, x))], dim=1)
-        x = torch.cat([x, self.act_dense(self._conv3x3(self.conv2, x))], dim=1)
-        return self.act_out(self.fuse(x))
+        x = torch.cat([x, self._conv_act(self.conv1, x, self.act_dense)], dim=1)
+        x = torch.cat([x, self._conv_act(self.conv2, x, self.act_dense)], dim=1)
+        return self._conv_act(self.fuse, x, self.act_out)
 
 
 class ConvBlock(FastPathMixin, nn.Module):
@@ -184,4 +217,4 @@ class ConvBlock(FastPathMixin, nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         conv1, act1, conv2, act2 = self.body
-        return act2(self._conv3x3(conv2, act1(self._conv3x3(conv1, x))))
+        return self._conv_act(conv2, self._conv_act(conv1, x, act1), act2)
