@@ -23,8 +23,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _env import environment, time_calls, write_report  # noqa: E402
 
 from semfuse.config import SemanticConfig  # noqa: E402
-from semfuse.cli import reuse_freed_memory  # noqa: E402
-from semfuse.device import native_bfloat16  # noqa: E402
 from semfuse.engine.phases import SemanticPhase, WarmStartPhase, build_optimizer  # noqa: E402
 from semfuse.models.fusion_net import build_fusion_net  # noqa: E402
 from semfuse.models.segmenter import Segmenter  # noqa: E402
@@ -68,6 +66,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    # imported here: versus_baseline's worker imports this module's measure() under older semfuse versions too
+    from semfuse.cli import reuse_freed_memory
+    from semfuse.device import native_bfloat16
+
     device = torch.device(args.device)
     reuse_freed_memory()  # as `semfuse train` runs
     torch.manual_seed(0)
