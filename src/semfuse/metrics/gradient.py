@@ -98,13 +98,20 @@ def qabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([0.9753], dtype=torch.float64)
     """
     check_grey_images("qabf", fused=fused, ir=ir, vis=vis)
-    preserved = torch.zeros(fused.shape[0], dtype=torch.float64, device=fused.device)
-    total = torch.zeros_like(preserved)
+    return _ratio_over_strips(_qabf_map, (ir, vis, fused), reflect=False)
+
+
+def _ratio_over_strips(strip_map, images: tuple[Tensor, Tensor, Tensor], reflect: bool) -> Tensor:
+    """sum(numerator) / sum(denominator) over the image, ``strip_map`` giving both maps for each padded row strip
+    (zero-padded, or mirror-padded with ``reflect``); (B,) float64."""
+    fused = images[2]
+    numerator = torch.zeros(fused.shape[0], dtype=torch.float64, device=fused.device)
+    denominator = torch.zeros_like(numerator)
     for rows in row_strips(fused):
-        strip_preserved, g_sources = _qabf_map(_padded_strip((ir, vis, fused), rows, reflect=False))
-        preserved += strip_preserved.sum(dim=(1, 2, 3))
-        total += g_sources.sum(dim=(1, 2, 3))
-    return preserved / total
+        top, bottom = strip_map(_padded_strip(images, rows, reflect=reflect))
+        numerator += top.sum(dim=(1, 2, 3))
+        denominator += bottom.sum(dim=(1, 2, 3))
+    return numerator / denominator
 
 
 def _qabf_map(padded: Tensor) -> tuple[Tensor, Tensor]:
@@ -172,13 +179,7 @@ def nabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([0.], dtype=torch.float64)
     """
     check_grey_images("nabf", min_size=2, fused=fused, ir=ir, vis=vis)
-    lost = torch.zeros(fused.shape[0], dtype=torch.float64, device=fused.device)
-    total = torch.zeros_like(lost)
-    for rows in row_strips(fused):
-        strip_lost, weights = _nabf_map(_padded_strip((ir, vis, fused), rows, reflect=True))
-        lost += strip_lost.sum(dim=(1, 2, 3))
-        total += weights.sum(dim=(1, 2, 3))
-    return lost / total
+    return _ratio_over_strips(_nabf_map, (ir, vis, fused), reflect=True)
 
 
 def _nabf_map(padded: Tensor) -> tuple[Tensor, Tensor]:
