@@ -171,3 +171,16 @@ def row_strips(maps: Tensor, elements: int = STRIP_ELEMENTS) -> list[slice]:
     height, width = maps.shape[-2:]
     rows = height if maps.device.type != "cpu" else max(1, elements // max(width, 1))
     return [slice(start, min(start + rows, height)) for start in range(0, height, rows)]
+
+
+def moment_stack(reference: Tensor, distorted: Tensor) -> Tensor:
+    """(B, 3K + 2, H, W): reference (K), distorted, reference^2 (K), distorted^2, reference * distorted (K), the
+    planes whose local means give the moments of SSIM and VIF, filtered in one call."""
+    k = reference.shape[1]
+    stack = reference.new_empty(reference.shape[0], 3 * k + 2, *reference.shape[2:])
+    stack[:, :k] = reference
+    stack[:, k : k + 1] = distorted
+    torch.square(reference, out=stack[:, k + 1 : 2 * k + 1])
+    torch.square(distorted, out=stack[:, 2 * k + 1 : 2 * k + 2])
+    torch.mul(reference, distorted, out=stack[:, 2 * k + 2 :])
+    return stack

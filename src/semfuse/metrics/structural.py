@@ -15,6 +15,7 @@ from semfuse.metrics._checks import as_float64, check_grey_images
 from semfuse.metrics.filters import (
     box_sum_valid,
     gaussian_kernel_1d,
+    moment_stack,
     row_strips,
     separable_filter_valid,
 )
@@ -30,13 +31,7 @@ def _ssim_per_reference(references: Tensor, image: Tensor, data_range: float = 2
     k = references.shape[1]
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     kernel = gaussian_kernel_1d(WINDOW, SIGMA, device=image.device)
-    stack = references.new_empty(references.shape[0], 3 * k + 2, *references.shape[2:])
-    stack[:, :k] = references
-    stack[:, k : k + 1] = image
-    torch.square(references, out=stack[:, k + 1 : 2 * k + 1])
-    torch.square(image, out=stack[:, 2 * k + 1 : 2 * k + 2])
-    torch.mul(references, image, out=stack[:, 2 * k + 2 :])
-    moments = separable_filter_valid(stack, kernel)  # (B, 3K + 2, h, w)
+    moments = separable_filter_valid(moment_stack(references, image), kernel)  # (B, 3K + 2, h, w)
     mu1, mu2 = moments[:, :k], moments[:, k : k + 1]
     # In place where possible: on a CPU these maps are larger than the cache and every fresh tensor costs.
     sigma1_sq = torch.addcmul(moments[:, k + 1 : 2 * k + 1], mu1, mu1, value=-1)

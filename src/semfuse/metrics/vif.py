@@ -13,6 +13,7 @@ from torch import Tensor
 from semfuse.metrics._checks import as_float64, check_grey_images
 from semfuse.metrics.filters import (
     gaussian_kernel_1d,
+    moment_stack,
     row_strips,
     separable_filter_valid,
 )
@@ -44,21 +45,9 @@ def _minimum_size() -> int:
 MIN_SIZE = _minimum_size()
 
 
-def _moment_stack(reference: Tensor, distorted: Tensor) -> Tensor:
-    """(B, 3K + 2, H, W): reference (K), distorted, reference^2 (K), distorted^2, reference * distorted (K)."""
-    k = reference.shape[1]
-    stack = reference.new_empty(reference.shape[0], 3 * k + 2, *reference.shape[2:])
-    stack[:, :k] = reference
-    stack[:, k : k + 1] = distorted
-    torch.square(reference, out=stack[:, k + 1 : 2 * k + 1])
-    torch.square(distorted, out=stack[:, 2 * k + 1 : 2 * k + 2])
-    torch.mul(reference, distorted, out=stack[:, 2 * k + 2 :])
-    return stack
-
-
 def _scale_sums(reference: Tensor, distorted: Tensor, kernel: Tensor) -> tuple[Tensor, Tensor]:
     """Numerator and denominator sums of one scale. reference: (B, K, H, W); distorted: (B, 1, H, W)."""
-    moments = separable_filter_valid(_moment_stack(reference, distorted), kernel)  # (B, 3K + 2, h, w)
+    moments = separable_filter_valid(moment_stack(reference, distorted), kernel)  # (B, 3K + 2, h, w)
     numerator = moments.new_zeros(reference.shape[:2])
     denominator = torch.zeros_like(numerator)
     for rows in row_strips(moments):
@@ -70,7 +59,7 @@ def _scale_sums(reference: Tensor, distorted: Tensor, kernel: Tensor) -> tuple[T
 
 def _information(moments: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """ln(1 + g^2 sigma1^2 / (sv^2 + sigma_n^2)) and ln(1 + sigma1^2 / sigma_n^2), each (B, K, h, w), from the
-    local moments (B, 3K + 2, h, w) of :func:`_moment_stack`, with the reference code's masks.
+    local moments (B, 3K + 2, h, w) of :func:`semfuse.metrics.filters.moment_stack`, with the reference code's masks.
 
     In place where possible: every fresh tensor costs on a CPU.
     """
