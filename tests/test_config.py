@@ -1,6 +1,7 @@
 """Every shipped config loads; default.yaml states the true defaults; every ablation config starts and trains."""
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,19 @@ def test_bad_configs_fail_with_the_key_named(tmp_path):
         load_config(bad)
     with pytest.raises(SemfuseError, match="excluded_classes"):
         load_config(None, ["phase=all", "semantic.num_classes=9", "semantic.excluded_classes=[12]"]).validate()
+
+
+@pytest.mark.parametrize("override,message", [
+    ("warm_start.amp=maybe", "warm_start.amp must be true or false, got 'maybe'"),
+    ("channels_last=1", "channels_last must be true or false (or null), got 1"),
+    ("seed=1.5", "seed must be a whole number, got 1.5"),
+    ("semantic.iters=true", "semantic.iters must be a whole number, got True"),
+])
+def test_bool_and_int_keys_refuse_other_types(override, message):
+    with pytest.raises(SemfuseError, match=re.escape(message)):
+        load_config(None, [override])
+
+
+def test_bool_and_int_keys_take_their_types():
+    config = load_config(None, ["warm_start.amp=false", "channels_last=null", "seed=3", "data.hflip=true"])
+    assert (config.warm_start.amp, config.channels_last, config.seed, config.data.hflip) == (False, None, 3, True)

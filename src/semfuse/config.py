@@ -215,8 +215,22 @@ def _build(cls, data, where: str):
             value = float(value)
         elif hint is float:
             value = _as_float(value, f"{where}{name}")
+        elif hint in (bool, bool | None, int, int | None):
+            value = _checked_scalar(value, hint, f"{where}{name}")
         values[name] = value
     return cls(**values)
+
+
+def _checked_scalar(value, hint, where: str):
+    """``value`` if it is of the bool or int type ``hint`` names (None where the hint allows it), else one line."""
+    if value is None and typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return value
+    wanted = bool if bool in (hint, *typing.get_args(hint)) else int
+    if isinstance(value, wanted) and (wanted is bool or not isinstance(value, bool)):
+        return value
+    kind = "true or false" if wanted is bool else "a whole number"
+    allowed = " (or null)" if typing.get_origin(hint) in (typing.Union, types.UnionType) else ""
+    raise SemfuseError(f"config key {where} must be {kind}{allowed}, got {value!r}")
 
 
 def _as_float(value, where: str) -> float:
