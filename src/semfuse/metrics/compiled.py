@@ -1,0 +1,81 @@
+"""Compiled CPU kernels for the windowed and gradient metrics, and the switch that chooses them.
+
+VIF, SSIM / MS-SSIM, Qabf and Nabf are chains of a few dozen elementwise operations over filtered maps. In eager
+PyTorch each operation is a pass over memory and a dispatch, so on a CPU they cost several times what the
+arithmetic does. Their kernels (:mod:`semfuse.metrics._windowed_kernels`, :mod:`semfuse.metrics._gradient_kernels`)
+are compiled with numba: one loop per output row filters the moments and evaluates the per-pixel formula while the
+row is in cache, in float64, with the same formulas as the tensor code. They run without the GIL, so the worker
+threads of ``semfuse evaluate`` run them side by side.
+
+The tensor code stays the reference and the path for other devices (a GPU) and for machines without numba; tests
+hold the two paths against each other. The kernels are used when every tensor is on the CPU, numba imports, and
+they are not switched off: with ``SEMFUSE_COMPILED_METRICS=0`` in the environment, or inside
+``with compiled_metrics(False):``.
+
+The first call of each kernel in a new environment compiles it (seconds); numba caches the machine code beside
+the module (or in the user's cache folder when that is read-only), so later processes load it.
+"""
+
+import functools
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+from torch import Tensor
+
+ENVIRONMENT_VARIABLE = "SEMFUSE_COMPILED_METRICS"
+_state = threading.local()
+
+
+@functools.cache
+def numba_available() -> bool:
+    """True when numba imports (it is a dependency of semfuse, but a platform may lack a wheel for it)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _enabled() -> bool:
+    override = getattr(_state, "enabled", None)
+    if override is not None:
+        return override
+    return os.environ.get(ENVIRONMENT_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@contextmanager
+def compiled_metrics(enabled: bool) -> Iterator[None]:
+    """Use (or not) the compiled kernels inside the block, in this thread; the environment setting outside it.
+
+    Example:
+        >>> with compiled_metrics(False):
+        ...     pass  # the metrics called here run the tensor code
+    """
+    previous = getattr(_state, "enabled", None)
+    _state.enabled = bool(enabled)
+    try:
+        yield
+    finally:
+        _state.enabled = previous
+
+
+def use_compiled(*tensors: Tensor) -> bool:
+    """Whether a metric given these tensors should run its compiled kernel: all on the CPU, numba, switched on."""
+    return all(tensor.device.type == "cpu" for tensor in tensors) and _enabled() and numba_available()
+
+
+def windowed_kernels() -> ModuleType:
+    """The compiled VIF and SSIM / MS-SSIM kernels (imports numba on first use)."""
+    from semfuse.metrics import _windowed_kernels
+
+    return _windowed_kernels
+
+
+def gradient_kernels() -> ModuleType:
+    """The compiled Qabf and Nabf kernels (imports numba on first use)."""
+    from semfuse.metrics import _gradient_kernels
+
+    return _gradient_kernels
