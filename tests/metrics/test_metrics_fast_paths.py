@@ -25,6 +25,7 @@ from semfuse.metrics import (
     structural_similarity,
     visual_information_fidelity,
 )
+from semfuse.metrics.compiled import compiled_metrics, windowed_kernels
 from semfuse.metrics.filters import (
     box_sum_valid,
     correlate_valid,
@@ -137,10 +138,12 @@ def test_strips_do_not_change_the_windowed_and_gradient_metrics(msrs_triplet, mo
         return [torch.stack(metric(fused, ir, vis)) if metric is ssim_and_ms_ssim else metric(fused, ir, vis)
                 for metric in metrics]  # fmt: skip
 
-    in_strips = scores()
-    monkeypatch.setattr(filters.row_strips, "__defaults__", (1 << 30,))  # one strip per map
-    assert len(row_strips(fused)) == 1
-    for strips, whole in zip(in_strips, scores(), strict=True):
+    with compiled_metrics(False):  # the strips of the tensor code (the compiled kernels work row by row)
+        in_strips = scores()
+        monkeypatch.setattr(filters.row_strips, "__defaults__", (1 << 30,))  # one strip per map
+        assert len(row_strips(fused)) == 1
+        whole_maps = scores()
+    for strips, whole in zip(in_strips, whole_maps, strict=True):
         assert _relative(strips, whole) < 1e-12
 
 
@@ -202,3 +205,17 @@ def test_vif_folded_masks_equal_the_reference_chain_of_masks(msrs_triplet):
     expected_numerator, expected_denominator = _vif_scale_reference(ir, fused, kernel)
     assert _relative(numerator[0, 0], expected_numerator) < 1e-10
     assert _relative(denominator[0, 0], expected_denominator) < 1e-12
+
+
+def test_compiled_vif_scale_applies_the_reference_chain_of_masks(msrs_triplet):
+    fused, ir, _ = (image[0, 0, :160, :200].to(torch.float64) for image in msrs_triplet)
+    ir, fused = ir - ir.mean().round(), fused - fused.mean().round()
+    ir[:40, :40] = 7.0
+    fused[100:, :60] = 3.0
+    fused[:50, 150:] = -ir[:50, 150:]
+    kernel = gaussian_kernel_1d(17, 17 / 5)
+    numerator, denominator = windowed_kernels().vif_scale_sums(torch.stack([ir, fused]).numpy(), kernel.numpy())
+    expected_numerator, expected_denominator = _vif_scale_reference(ir[None, None], fused[None, None], kernel)
+    ln10 = float(np.log(10))
+    assert abs(numerator[0] / ln10 / float(expected_numerator) - 1) < 1e-10
+    assert abs(denominator[0] / ln10 / float(expected_denominator) - 1) < 1e-12

@@ -8,11 +8,14 @@
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import as_float64, check_grey_images
+from semfuse.metrics.compiled import use_compiled, windowed_kernels
 from semfuse.metrics.filters import (
+    STRIP_ELEMENTS,
     box_sum_valid,
     gaussian_kernel_1d,
     moment_stack,
@@ -28,6 +31,8 @@ _EPS = torch.finfo(torch.float64).eps
 
 def _ssim_per_reference(references: Tensor, image: Tensor, data_range: float = 255.0) -> Tensor:
     """Mean Wang SSIM of each reference channel (B, K, H, W) against one image (B, 1, H, W): (B, K)."""
+    if data_range == 255.0 and use_compiled(references, image):
+        return _ssim_per_reference_compiled(references, image)
     k = references.shape[1]
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     kernel = gaussian_kernel_1d(WINDOW, SIGMA, device=image.device)
@@ -40,6 +45,22 @@ def _ssim_per_reference(references: Tensor, image: Tensor, data_range: float = 2
     numerator = (mu1 * mu2).mul_(2).add_(c1).mul_(sigma12.mul_(2).add_(c2))
     denominator = mu1.square().add_(mu2.square()).add_(c1).mul_(sigma1_sq.add_(sigma2_sq).add_(c2))
     return numerator.div_(denominator).mean(dim=(2, 3))
+
+
+def _ssim_per_reference_compiled(references: Tensor, image: Tensor) -> Tensor:
+    """:func:`_ssim_per_reference` by the compiled kernel, one batch element at a time, on images centred on their
+    rounded means (less rounding in the moments; the SSIM map is computed from the true means)."""
+    kernel = gaussian_kernel_1d(WINDOW, SIGMA).numpy()
+    both = torch.cat([references, image], dim=1).detach()  # (B, K + 1, H, W)
+    offsets = both.mean(dim=(2, 3), keepdim=True).round()
+    centred = both - offsets
+    scores = torch.empty(references.shape[:2], dtype=torch.float64)
+    for index in range(both.shape[0]):
+        sums, windows = windowed_kernels().ssim_sums(
+            centred[index].contiguous().numpy(), kernel, offsets[index].flatten().numpy()
+        )
+        scores[index] = torch.from_numpy(sums) / windows
+    return scores
 
 
 def ssim_wang(x: Tensor, y: Tensor) -> Tensor:
@@ -233,6 +254,8 @@ def _mef_ssim_scales(fused: Tensor, ir: Tensor, vis: Tensor, levels: int) -> tup
     fused_offset = image.mean(dim=(2, 3), keepdim=True).round()
     sources, image = sources - source_offsets, image - fused_offset
     constant = (0.03 * 255) ** 2
+    if use_compiled(sources, image):
+        return _mef_ssim_scales_compiled(sources, image, torch.cat([source_offsets, fused_offset], dim=1), levels)
     scores = []
     for level in range(levels):
         if level:
@@ -242,6 +265,63 @@ def _mef_ssim_scales(fused: Tensor, ir: Tensor, vis: Tensor, levels: int) -> tup
         if not level:
             ssim = _ssim_from_moments(moments, source_offsets, fused_offset)
     return torch.stack(scores, dim=1), ssim
+
+
+def _mef_ssim_scales_compiled(
+    sources: Tensor, image: Tensor, offsets: Tensor, levels: int
+) -> tuple[Tensor, Tensor]:
+    """:func:`_mef_ssim_scales` of centred sources (B, 2, H, W) and F (B, 1, H, W), centred on offsets (B, 3, 1, 1),
+    by the compiled kernels, one batch element at a time."""
+    scores = torch.empty(sources.shape[0], levels, dtype=torch.float64)
+    ssim = torch.empty(sources.shape[0], 2, dtype=torch.float64)
+    for index in range(sources.shape[0]):
+        images = torch.cat([sources[index], image[index]]).detach()  # (3, H, W): x1, x2, F
+        shifts = offsets[index].flatten().detach().cpu().numpy()
+        for level in range(levels):
+            if level:
+                images = _mean_pool_2x2(images)
+            total, ssim_sums, windows = _mef_ssim_scale_compiled(images.contiguous().numpy(), shifts, level == 0)
+            scores[index, level] = total / windows
+            if not level:
+                ssim[index] = torch.from_numpy(ssim_sums) / windows
+    return scores, ssim
+
+
+def _mef_ssim_scale_compiled(images: np.ndarray, offsets: np.ndarray, with_ssim: bool) -> tuple[float, np.ndarray, int]:
+    """The sum of the MEF-SSIM map of images (3, H, W) = x1, x2, F (centred on ``offsets``), the (2,) sums of the
+    SSIM maps (zeros unless ``with_ssim``) and the number of windows.
+
+    Row strips small enough to stay in cache go through the compiled kernels' two halves; between them numpy's
+    vectorised tan, log and exp compute the weights (ed_k / 11)^p, p = min(tan(pi R / 2), 10), in the order of
+    :func:`_mef_ssim_map` (scalar calls from compiled code would cost several times more).
+    """
+    kernels = windowed_kernels()
+    kernel = gaussian_kernel_1d(WINDOW, SIGMA).numpy()
+    rows, cols = images.shape[1] - WINDOW + 1, images.shape[2] - WINDOW + 1
+    strip = max(1, min(rows, STRIP_ELEMENTS // cols))
+    moments = np.empty((9, strip, cols))
+    variations = np.empty((3, strip, cols))
+    scales = np.empty((2, strip, cols))
+    consistency = np.empty((strip, cols))
+    weights = np.empty((2, strip, cols))
+    total, ssim = 0.0, np.zeros(2)
+    for top in range(0, rows, strip):
+        count = min(strip, rows - top)
+        parts = [buffer[..., :count, :] for buffer in (moments, variations, scales, consistency, weights)]
+        kernels.mef_prepare(images, kernel, top, *parts[:4])
+        power = parts[3]
+        np.multiply(power, math.pi / 2, out=power)
+        np.minimum(np.tan(power, out=power), 10.0, out=power)
+        np.multiply(parts[2], 1 / WINDOW, out=parts[4])
+        np.log(parts[4], out=parts[4])
+        np.multiply(parts[4], power, out=parts[4])
+        np.exp(parts[4], out=parts[4])
+        strip_total, strip_ssim = kernels.mef_finish(
+            parts[0], parts[1], parts[2], parts[4], (0.03 * 255) ** 2, offsets, with_ssim
+        )
+        total += strip_total
+        ssim += strip_ssim
+    return total, ssim, rows * cols
 
 
 def ms_ssim(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
