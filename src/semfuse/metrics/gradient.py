@@ -3,6 +3,10 @@
 Both compare Sobel edge strength g and orientation alpha of the fused image F with those of each source, pixel by
 pixel, on the 0-255 scale. Their thresholds are absolute (Qabf's g_X == g_F case, Nabf's T_d = 2), so the values
 depend on the data range; 0-255 is the convention of the maintained reference code (see docs/metrics.md).
+
+The tensor code below is the definition and the path for other devices; on the CPU the metrics run the compiled
+kernel of :mod:`semfuse.metrics._gradient_kernels` (see :mod:`semfuse.metrics.compiled`), which computes both from
+one pass over the Sobel responses: :func:`qabf_and_nabf` asks for the two at once.
 """
 
 import math
@@ -11,6 +15,7 @@ import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import check_grey_images
+from semfuse.metrics.compiled import gradient_kernels, use_compiled
 from semfuse.metrics.filters import row_strips
 
 _HALF_PI = math.pi / 2
@@ -98,7 +103,18 @@ def qabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([0.9753], dtype=torch.float64)
     """
     check_grey_images("qabf", fused=fused, ir=ir, vis=vis)
+    if use_compiled(fused, ir, vis):
+        return _compiled_ratios(fused, ir, vis, with_qabf=True, with_nabf=False)[0]
     return _ratio_over_strips(_qabf_map, (ir, vis, fused), reflect=False)
+
+
+def _compiled_ratios(fused: Tensor, ir: Tensor, vis: Tensor, with_qabf: bool, with_nabf: bool) -> tuple[Tensor, Tensor]:
+    """(Qabf, Nabf), each (B,) float64, from the compiled kernel, image by image (a metric not asked for is NaN)."""
+    arrays = [image.detach()[:, 0].to(torch.float64).contiguous().numpy() for image in (ir, vis, fused)]  # (B, H, W)
+    kernel = gradient_kernels().edge_sums
+    sums = [kernel(*(array[index] for array in arrays), with_qabf, with_nabf) for index in range(len(arrays[0]))]
+    sums = torch.tensor(sums, dtype=torch.float64, device=fused.device).reshape(-1, 4)  # (B, 4)
+    return sums[:, 0] / sums[:, 1], sums[:, 2] / sums[:, 3]
 
 
 def _ratio_over_strips(strip_map, images: tuple[Tensor, Tensor, Tensor], reflect: bool) -> Tensor:
@@ -179,7 +195,33 @@ def nabf(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([0.], dtype=torch.float64)
     """
     check_grey_images("nabf", min_size=2, fused=fused, ir=ir, vis=vis)
+    if use_compiled(fused, ir, vis):
+        return _compiled_ratios(fused, ir, vis, with_qabf=False, with_nabf=True)[1]
     return _ratio_over_strips(_nabf_map, (ir, vis, fused), reflect=True)
+
+
+def qabf_and_nabf(fused: Tensor, ir: Tensor, vis: Tensor) -> tuple[Tensor, Tensor]:
+    """Qabf and Nabf of the same images (see :func:`qabf` and :func:`nabf`), computed together.
+
+    The compiled kernel forms the Sobel responses once for both; the tensor path calls the two functions.
+
+    Args:
+        fused: tensor of shape (B, 1, H, W) with H, W >= 2, values on the 0-255 scale.
+        ir: infrared image, same shape.
+        vis: visible image, same shape.
+
+    Returns:
+        (Qabf, Nabf), each a tensor of shape (B,), float64.
+
+    Example:
+        >>> x = torch.tensor([[[[0.0, 0.0, 9.0, 9.0]] * 4]])
+        >>> qabf_and_nabf(x, x, x)
+        (tensor([0.9753], dtype=torch.float64), tensor([0.], dtype=torch.float64))
+    """
+    check_grey_images("qabf_and_nabf", min_size=2, fused=fused, ir=ir, vis=vis)
+    if use_compiled(fused, ir, vis):
+        return _compiled_ratios(fused, ir, vis, with_qabf=True, with_nabf=True)
+    return qabf(fused, ir, vis), nabf(fused, ir, vis)
 
 
 def _nabf_map(padded: Tensor) -> tuple[Tensor, Tensor]:

@@ -24,7 +24,7 @@ from semfuse.metrics.error import (
     psnr_and_mse,
 )
 from semfuse.metrics.fmi import fmi_dct, fmi_pixel
-from semfuse.metrics.gradient import nabf, qabf
+from semfuse.metrics.gradient import nabf, qabf, qabf_and_nabf
 from semfuse.metrics.information import mutual_information
 from semfuse.metrics.statistics import (
     average_gradient,
@@ -98,6 +98,7 @@ PANEL: tuple[str, ...] = tuple(name for name, metric in FUSION_METRICS.items() i
 SHARED_METRICS: dict[tuple[str, ...], Callable[[Tensor, Tensor, Tensor], tuple[Tensor, ...]]] = {
     ("SSIM", "MS-SSIM"): ssim_and_ms_ssim,  # the same 11x11 Gaussian moments at full size
     ("PSNR", "MSE"): psnr_and_mse,  # PSNR is a function of the MSE
+    ("Qabf", "Nabf"): qabf_and_nabf,  # the same Sobel responses (one pass of the compiled kernel)
 }
 
 
