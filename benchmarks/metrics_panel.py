@@ -23,7 +23,8 @@ on ``--device``.
   ``--evaluate-repeats`` rounds; reported in triplets per second. OpenMP reads ``OMP_WAIT_POLICY`` when torch
   loads, so set it in the environment (the JSON records it).
 * **Per metric.** Every metric of the panel (with ``--fmi`` also FMI_pixel and FMI_dct, which take seconds), new
-  and baseline, in the same way; and :func:`semfuse.metrics.evaluate_triplet` on the uint8 numpy arrays
+  and baseline, in the same way; "Qabf+Nabf", the panel's shared call (:func:`semfuse.metrics.gradient.qabf_and_nabf`)
+  against the baseline's two calls; and :func:`semfuse.metrics.evaluate_triplet` on the uint8 numpy arrays
   (conversion included).
 
 Reported per entry: median, min, max, inter-quartile range and every time, of the wall clock and (``cpu``) of the
@@ -63,6 +64,7 @@ from _env import cpu_model, git_commit, git_dirty, time_calls, write_report  # n
 from semfuse.cli import physical_cores
 from semfuse.evaluation.fusion import evaluate_methods, load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_metrics, evaluate_triplet
+from semfuse.metrics.gradient import qabf_and_nabf
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / ".." / "shared" / "data"
@@ -203,6 +205,12 @@ def main(argv: list[str] | None = None) -> None:
                 {label: (lambda m=registry[name]: m(fused, ir, vis)) for label, registry in registries.items()},
                 args.warmup, args.repeats, device,
             )  # fmt: skip
+        baseline_gradient = [registries["baseline_panel"][name] for name in ("Qabf", "Nabf")]
+        metrics["Qabf+Nabf"] = interleaved(
+            {"panel": lambda: qabf_and_nabf(fused, ir, vis),
+             "baseline_panel": lambda: [metric(fused, ir, vis) for metric in baseline_gradient]},
+            args.warmup, args.repeats, device,
+        )  # fmt: skip
         rounds["evaluate_triplet"] = time_calls(lambda: evaluate_triplet(*arrays), device, args.warmup, args.repeats)
         evaluate = None
         if args.evaluate > 0 and device.type == "cpu":
