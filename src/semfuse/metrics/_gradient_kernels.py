@@ -26,6 +26,8 @@ from semfuse.metrics.gradient import NABF_CONSTANTS, QABF_CONSTANTS
 # FMA contraction only: no reassociation, and NaN / infinity keep their meaning. Division by zero gives inf / NaN
 # (IEEE), as in the tensor code, instead of raising.
 _JIT = {"nogil": True, "cache": True, "fastmath": {"contract"}, "error_model": "numpy"}
+# Helpers of the SIMD loops are inlined by numba (inline="always"): the loop vectorizer only sees one function. The
+# scalar helpers (border pixels, artifact pixels) stay calls: every inlined copy lengthens the first compile.
 
 _HALF_PI = math.pi / 2
 _TWO_OVER_PI = 2 / math.pi
@@ -73,9 +75,10 @@ def _exp(x):
     """
     k = np.floor(x * _LOG2_E + 0.5)
     r = (x - k * _LN2_HIGH) - k * _LN2_LOW
-    p = _EXP_TERMS[13]
-    for n in range(12, -1, -1):
-        p = p * r + _EXP_TERMS[n]
+    # Horner's scheme written out: constant indices are resolved when compiling (a loop would index at run time)
+    e = _EXP_TERMS
+    p = ((((((e[13] * r + e[12]) * r + e[11]) * r + e[10]) * r + e[9]) * r + e[8]) * r + e[7]) * r + e[6]
+    p = (((((p * r + e[5]) * r + e[4]) * r + e[3]) * r + e[2]) * r + e[1]) * r + e[0]
     exponent = np.int64(k) if abs(k) <= 60.0 else np.int64(0)  # NaN: any finite scale, p is NaN
     half = exponent >> 1
     scale = float(np.int64(1) << (half + 30)) * float(np.int64(1) << (exponent - half + 30))
@@ -112,9 +115,9 @@ def _atan_of_ratio(numerator, denominator):
     p, q = (p - c * q, q + c * p) if step else (p, q)  # (q = inf stays inf: 1 / inf = 0)
     w = p / q  # |w| <= tan(pi/16)
     w2 = w * w
-    series = _ATAN_TERMS[10]
-    for n in range(9, -1, -1):
-        series = series * w2 + _ATAN_TERMS[n]
+    a = _ATAN_TERMS
+    series = (((((a[10] * w2 + a[9]) * w2 + a[8]) * w2 + a[7]) * w2 + a[6]) * w2 + a[5]) * w2 + a[4]
+    series = (((series * w2 + a[3]) * w2 + a[2]) * w2 + a[1]) * w2 + a[0]
     angle = (_QUARTER_PI if big else 0.0) + ((math.copysign(_EIGHTH_PI, c) if step else 0.0) + series * w)
     return _HALF_PI - angle if flipped else angle
 
@@ -137,14 +140,14 @@ def _qabf_orientation(sx, sy):
     return _HALF_PI if (sx == 0.0 or not_finite) else angle
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(**_JIT)
 def _nabf_orientation(sx, sy):
     """atan(gv / gh) = atan(-sx / sy): +-pi/2 where sy = 0, 0 where sx = sy = 0 (gradient._nabf_edges)."""
     t = -sx / sy
     return 0.0 if math.isnan(t) else _atan(t)
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(**_JIT)
 def _pixel(image, r, c, reflect):
     """image[r, c], or the padding outside: 0, or the mirror image without the edge (row -1 = row 1)."""
     height, width = image.shape
