@@ -15,10 +15,10 @@ import torch
 from semfuse.evaluation.fusion import load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, SHARED_METRICS, evaluate_metrics, nabf, qabf
 from semfuse.metrics import _gradient_kernels as kernels
-from semfuse.metrics.compiled import compiled_metrics, use_compiled
+from semfuse.metrics.compiled import compiled_metrics, numba_available, use_compiled
 from semfuse.metrics.gradient import qabf_and_nabf
 
-pytestmark = pytest.mark.skipif(not use_compiled(torch.zeros(1)), reason="numba is not available")
+pytestmark = pytest.mark.skipif(not numba_available(), reason="numba is not available")
 
 PAIRS = ("msrs_00004N.png", "msrs_00055D.png", "tno_05.png", "tno_37.png", "roadscene_FLIR_00006.jpg")
 
@@ -37,12 +37,14 @@ def _both_paths(fused: torch.Tensor, ir: torch.Tensor, vis: torch.Tensor, with_n
     with compiled_metrics(False):
         expected_q = qabf(fused, ir, vis)
         expected_n = nabf(fused, ir, vis) if with_nabf else None
-    _assert_close(qabf(fused, ir, vis), expected_q)
-    if with_nabf:
-        _assert_close(nabf(fused, ir, vis), expected_n)
-        shared_q, shared_n = qabf_and_nabf(fused, ir, vis)
-        _assert_close(shared_q, expected_q)
-        _assert_close(shared_n, expected_n)
+    with compiled_metrics(True):  # whatever SEMFUSE_COMPILED_METRICS says
+        assert use_compiled(fused, ir, vis)
+        _assert_close(qabf(fused, ir, vis), expected_q)
+        if with_nabf:
+            _assert_close(nabf(fused, ir, vis), expected_n)
+            shared_q, shared_n = qabf_and_nabf(fused, ir, vis)
+            _assert_close(shared_q, expected_q)
+            _assert_close(shared_n, expected_n)
 
 
 def _batch(*images: np.ndarray) -> torch.Tensor:
@@ -66,7 +68,8 @@ def test_the_panel_computes_qabf_and_nabf_together_as_their_own_functions(sample
     vis = torch.from_numpy(load_grey_uint8(samples / "vi" / "tno_37.png"))[None, None]
     fused = torch.maximum(ir, vis)
     assert SHARED_METRICS[("Qabf", "Nabf")] is qabf_and_nabf
-    scores = evaluate_metrics(fused, ir, vis, names="Nabf,Qabf")
+    with compiled_metrics(True):
+        scores = evaluate_metrics(fused, ir, vis, names="Nabf,Qabf")
     assert list(scores) == ["Nabf", "Qabf"]
     with compiled_metrics(False):
         for name in ("Qabf", "Nabf"):
