@@ -20,6 +20,7 @@ import math
 
 import numba
 import numpy as np
+from numba import types
 
 from semfuse.metrics.gradient import NABF_CONSTANTS, QABF_CONSTANTS
 
@@ -27,7 +28,11 @@ from semfuse.metrics.gradient import NABF_CONSTANTS, QABF_CONSTANTS
 # (IEEE), as in the tensor code, instead of raising.
 _JIT = {"nogil": True, "cache": True, "fastmath": {"contract"}, "error_model": "numpy"}
 # Helpers of the SIMD loops are inlined by numba (inline="always"): the loop vectorizer only sees one function. The
-# scalar helpers (border pixels, artifact pixels) stay calls: every inlined copy lengthens the first compile.
+# scalar helpers (border pixels, artifact pixels) stay calls: every inlined copy lengthens the first compile. The
+# helpers called with constant flags or indices carry their signature: numba would otherwise compile one more copy
+# for each constant (Literal[bool](True), Literal[int](0), ...).
+_IMAGE = types.Array(types.float64, 2, "C", readonly=True)  # an (H, W) image (writable arrays convert)
+_PLANES = types.Array(types.float64, 2, "C")  # (3, W) row buffers, one row per image
 
 _HALF_PI = math.pi / 2
 _TWO_OVER_PI = 2 / math.pi
@@ -160,7 +165,7 @@ def _pixel(image, r, c, reflect):
     return image[r, c]
 
 
-@numba.njit(**_JIT)
+@numba.njit(types.UniTuple(types.float64, 2)(_IMAGE, types.int64, types.int64, types.boolean), **_JIT)
 def _sobel_at(image, i, j, reflect):
     """(sx, sy) at (i, j) with padding, in the order of gradient._sobel: differences x[j-1] - x[j+1] and
     smoothings (x[j-1] + x[j+1]) + 2 x[j] along the rows, then [1 2 1] and [-1 0 1] down the columns."""
@@ -174,7 +179,7 @@ def _sobel_at(image, i, j, reflect):
     return (d0 + d2) + 2.0 * d1, s2 - s0
 
 
-@numba.njit(**_JIT)
+@numba.njit(types.void(types.UniTuple(_IMAGE, 3), types.int64, types.boolean, _PLANES, _PLANES), **_JIT)
 def _sobel_row(images, i, reflect, sx, sy):
     """sx[k, j], sy[k, j]: the Sobel responses of row i of each image k of the tuple, padded as ``reflect`` says."""
     height, width = images[0].shape
@@ -303,14 +308,16 @@ def _row_sum(values):
 
 
 @numba.njit(**_JIT)
-def _accumulate(sums, compensation, index, value):
-    """sums[index] += value with Neumaier's compensation (the lost low-order part kept in compensation)."""
-    total = sums[index] + value
-    if abs(sums[index]) >= abs(value):
-        compensation[index] += (sums[index] - total) + value
-    else:
-        compensation[index] += (value - total) + sums[index]
-    sums[index] = total
+def _accumulate(sums, compensation, values):
+    """sums += values with Neumaier's compensation (the lost low-order parts kept in compensation)."""
+    for index in range(sums.shape[0]):
+        value = values[index]
+        total = sums[index] + value
+        if abs(sums[index]) >= abs(value):
+            compensation[index] += (sums[index] - total) + value
+        else:
+            compensation[index] += (value - total) + sums[index]
+        sums[index] = total
 
 
 @numba.njit(**_JIT)
@@ -332,14 +339,13 @@ def edge_sums(ir, vis, fused, with_qabf, with_nabf):
     mirror_x, mirror_y, mirror_strength = np.empty((3, width)), np.empty((3, width)), np.empty((3, width))
     numerator, denominator = np.empty(width), np.empty(width)
     visit = np.empty(width, dtype=np.int64)
-    sums, compensation = np.zeros(4), np.zeros(4)
+    sums, compensation, row = np.zeros(4), np.zeros(4), np.zeros(4)
     for i in range(height):
         _sobel_row(images, i, False, sx, sy)
         _strength_row(sx, sy, 1.0, strength)
         if with_qabf:
             _qabf_row(sx, sy, strength, numerator, denominator)
-            _accumulate(sums, compensation, 0, _row_sum(numerator))
-            _accumulate(sums, compensation, 1, _row_sum(denominator))
+            row[0], row[1] = _row_sum(numerator), _row_sum(denominator)
         if with_nabf:
             if 1 <= i < height - 1:  # inside the image the paddings differ at the two ends only
                 mirror_x[:], mirror_y[:] = sx, sy
@@ -353,6 +359,6 @@ def edge_sums(ir, vis, fused, with_qabf, with_nabf):
                 _strength_row(mirror_x, mirror_y, 0.125, mirror_strength)
             _nabf_weights(mirror_strength, denominator)
             _nabf_artifacts(mirror_x, mirror_y, mirror_strength, numerator, visit)
-            _accumulate(sums, compensation, 2, _row_sum(numerator))
-            _accumulate(sums, compensation, 3, _row_sum(denominator))
+            row[2], row[3] = _row_sum(numerator), _row_sum(denominator)
+        _accumulate(sums, compensation, row)
     return sums[0] + compensation[0], sums[1] + compensation[1], sums[2] + compensation[2], sums[3] + compensation[3]
