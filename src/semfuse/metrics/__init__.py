@@ -14,7 +14,7 @@ from semfuse.metrics.correlation import (
 )
 from semfuse.metrics.error import mean_squared_error, peak_signal_to_noise_ratio
 from semfuse.metrics.fmi import dct2, feature_mutual_information, fmi_dct, fmi_pixel
-from semfuse.metrics.gradient import nabf, qabf
+from semfuse.metrics.gradient import nabf, qabf, qabf_and_nabf
 from semfuse.metrics.information import mutual_information, mutual_information_pair
 from semfuse.metrics.registry import (
     FUSION_METRICS,
@@ -65,6 +65,7 @@ __all__ = [
     "peak_signal_to_noise_ratio",
     "pearson_correlation",
     "qabf",
+    "qabf_and_nabf",
     "resolve_metric_names",
     "spatial_frequency",
     "ssim_and_ms_ssim",

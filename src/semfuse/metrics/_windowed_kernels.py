@@ -22,7 +22,7 @@ _NOISE_VARIANCE = 2.0
 _LOG_BLOCK = 32
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(**_JIT)
 def _column_pass(images, first, second, kernel, top, columns):
     """columns[p, j] = sum_u kernel[u] * x[top + u, j] * y[top + u, j], x = images[first[p]], y =
     images[second[p]] (no second factor where second[p] < 0): the filter down the columns of every plane."""
@@ -43,7 +43,7 @@ def _column_pass(images, first, second, kernel, top, columns):
                     out[j] += weight * (x[j] * y[j])
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(**_JIT)
 def _row_pass(columns, kernel, stride, out):
     """out[p, j] = sum_v kernel[v] * columns[p, j * stride + v]: the filter along the row, every stride-th output."""
     taps, width = kernel.shape[0], out.shape[1]
@@ -165,11 +165,11 @@ def vif_scale_sums(images, kernel):
 
 
 @numba.njit(**_JIT)
-def mef_prepare(images, kernel, top, moments, variations, scales, consistency):
-    """The first half of MEF-SSIM for the output rows top .. top + n - 1 (n = moments.shape[1]); the caller applies
-    the transcendental functions (vectorised by numpy) between :func:`mef_prepare` and :func:`mef_finish`.
+def mef_prepare(images, kernel, top, count, moments, variations, scales, consistency):
+    """The first half of MEF-SSIM for the output rows top .. top + count - 1; the caller applies the transcendental
+    functions (vectorised by numpy) between :func:`mef_prepare` and :func:`mef_finish`.
 
-    images: (3, H, W) = x1, x2, F, centred. Fills, for each of the n rows and each valid column:
+    images: (3, H, W) = x1, x2, F, centred. Fills the first ``count`` rows of, for each valid column:
     moments (9, n, w): the Gaussian-weighted local means of x1 x2 x1^2 x2^2 x1x2 F F^2 x1F x2F;
     variations (3, n, w): V11, V22, V12 = area * box sum(x_k x_l) - box sum(x_k) box sum(x_l) (exact for integer
     and dyadic data, so flat patches give exactly 0); scales (2, n, w): ed_k = ||x_k - mu_k|| + 0.001;
@@ -177,7 +177,7 @@ def mef_prepare(images, kernel, top, moments, variations, scales, consistency):
     """
     width = images.shape[2]
     taps = kernel.shape[0]
-    count, cols = moments.shape[1], moments.shape[2]
+    cols = moments.shape[2]
     area = float(taps * taps)
     inverse_area = 1.0 / area
     first = np.array([0, 1, 0, 1, 0, 2, 2, 0, 1])
@@ -211,11 +211,11 @@ def mef_prepare(images, kernel, top, moments, variations, scales, consistency):
 
 
 @numba.njit(**_JIT)
-def mef_finish(moments, variations, scales, weights, constant, offsets, with_ssim):
+def mef_finish(count, moments, variations, scales, weights, constant, offsets, with_ssim):
     """The second half of MEF-SSIM (see :func:`mef_prepare`): with weights (2, n, w) = (ed_k / 11)^p, the sum of
-    the MEF-SSIM map q over the n rows, and the (2,) sums of Wang's SSIM maps of each source against F if
-    ``with_ssim`` (offsets (3,): the amounts the images were centred by)."""
-    count, cols = moments.shape[1], moments.shape[2]
+    the MEF-SSIM map q over the first ``count`` rows, and the (2,) sums of Wang's SSIM maps of each source against F
+    if ``with_ssim`` (offsets (3,): the amounts the images were centred by)."""
+    cols = moments.shape[2]
     inverse_area = 1.0 / 121.0
     c1_ssim, c2_ssim = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     total = 0.0

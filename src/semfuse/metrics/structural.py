@@ -306,18 +306,17 @@ def _mef_ssim_scale_compiled(images: np.ndarray, offsets: np.ndarray, with_ssim:
     weights = np.empty((2, strip, cols))
     total, ssim = 0.0, np.zeros(2)
     for top in range(0, rows, strip):
-        count = min(strip, rows - top)
-        parts = [buffer[..., :count, :] for buffer in (moments, variations, scales, consistency, weights)]
-        kernels.mef_prepare(images, kernel, top, *parts[:4])
-        power = parts[3]
+        count = min(strip, rows - top)  # the kernels fill and read the first count rows of the buffers
+        kernels.mef_prepare(images, kernel, top, count, moments, variations, scales, consistency)
+        power, weight = consistency[:count], weights[:, :count]
         np.multiply(power, math.pi / 2, out=power)
         np.minimum(np.tan(power, out=power), 10.0, out=power)
-        np.multiply(parts[2], 1 / WINDOW, out=parts[4])
-        np.log(parts[4], out=parts[4])
-        np.multiply(parts[4], power, out=parts[4])
-        np.exp(parts[4], out=parts[4])
+        np.multiply(scales[:, :count], 1 / WINDOW, out=weight)
+        np.log(weight, out=weight)
+        np.multiply(weight, power, out=weight)
+        np.exp(weight, out=weight)
         strip_total, strip_ssim = kernels.mef_finish(
-            parts[0], parts[1], parts[2], parts[4], (0.03 * 255) ** 2, offsets, with_ssim
+            count, moments, variations, scales, weights, (0.03 * 255) ** 2, offsets, with_ssim
         )
         total += strip_total
         ssim += strip_ssim
