@@ -14,7 +14,8 @@ import numba
 import numpy as np
 
 # FMA contraction only: no reassociation, and NaN / infinity keep their meaning.
-_JIT = {"nogil": True, "cache": True, "fastmath": {"contract"}}
+# error_model "numpy": x / 0 gives inf or NaN (as in the tensor code) instead of raising.
+_JIT = {"nogil": True, "cache": True, "fastmath": {"contract"}, "error_model": "numpy"}
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = 1e-10
 _NOISE_VARIANCE = 2.0

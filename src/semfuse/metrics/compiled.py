@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
+import numpy as np
+import torch
 from torch import Tensor
 
 ENVIRONMENT_VARIABLE = "SEMFUSE_COMPILED_METRICS"
@@ -79,3 +81,18 @@ def gradient_kernels() -> ModuleType:
     from semfuse.metrics import _gradient_kernels
 
     return _gradient_kernels
+
+
+def statistics_kernels() -> ModuleType:
+    """The compiled CC, SCD, MSE and AG kernels (imports numba on first use)."""
+    from semfuse.metrics import _statistics_kernels
+
+    return _statistics_kernels
+
+
+def per_image(kernel, *images: Tensor) -> Tensor:
+    """(B,) float64 tensor of ``kernel(*planes)`` for each batch element, the planes being the (B, 1, H, W) images'
+    (H, W) planes as C-contiguous float64 numpy arrays."""
+    planes = [np.ascontiguousarray(image.detach().to(torch.float64).numpy()[:, 0]) for image in images]
+    return torch.tensor([kernel(*(plane[index] for plane in planes)) for index in range(planes[0].shape[0])],
+                        dtype=torch.float64)  # fmt: skip

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import as_float64, check_grey_images
+from semfuse.metrics.compiled import per_image, statistics_kernels, use_compiled
 
 
 def row_correlation(x: Tensor, y: Tensor, eps: float = 0.0) -> Tensor:
@@ -77,6 +78,10 @@ def correlation_coefficient(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([0.], dtype=torch.float64)
     """
     check_grey_images("correlation_coefficient", fused=fused, ir=ir, vis=vis)
+    if use_compiled(fused, ir, vis):
+        correlation = statistics_kernels().correlation
+        return per_image(lambda f, a, b: (correlation(a, a, f, False) + correlation(b, b, f, False)) / 2,
+                         fused, ir, vis)  # fmt: skip
     return (pearson_correlation(ir, fused) + pearson_correlation(vis, fused)) / 2
 
 
@@ -101,5 +106,8 @@ def sum_of_correlations_of_differences(fused: Tensor, ir: Tensor, vis: Tensor) -
         tensor([2.], dtype=torch.float64)
     """
     check_grey_images("sum_of_correlations_of_differences", fused=fused, ir=ir, vis=vis)
+    if use_compiled(fused, ir, vis):
+        correlation = statistics_kernels().correlation
+        return per_image(lambda f, a, b: correlation(f, b, a, True) + correlation(f, a, b, True), fused, ir, vis)
     f, a, b = as_float64(fused), as_float64(ir), as_float64(vis)
     return pearson_correlation(f - b, a) + pearson_correlation(f - a, b)

@@ -4,6 +4,7 @@ import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import as_float64, check_grey_images
+from semfuse.metrics.compiled import per_image, statistics_kernels, use_compiled
 
 
 def mean_squared_error(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
@@ -26,6 +27,9 @@ def mean_squared_error(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([0.5000], dtype=torch.float64)
     """
     check_grey_images("mean_squared_error", fused=fused, ir=ir, vis=vis)
+    if use_compiled(fused, ir, vis):
+        error = statistics_kernels().squared_error
+        return per_image(lambda f, a, b: (error(f, a) + error(f, b)) / 2, fused, ir, vis)
     f = as_float64(fused) / 255
     errors = [(f - as_float64(source) / 255).square().mean(dim=(1, 2, 3)) for source in (ir, vis)]
     return (errors[0] + errors[1]) / 2

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import as_float64, check_grey_images, grey_levels
+from semfuse.metrics.compiled import per_image, statistics_kernels, use_compiled
 
 
 def shannon_entropy(counts: Tensor) -> Tensor:
@@ -145,6 +146,8 @@ def average_gradient(fused: Tensor) -> Tensor:
         tensor([5.6569], dtype=torch.float64)
     """
     check_grey_images("average_gradient", min_size=2, fused=fused)
+    if use_compiled(fused):
+        return per_image(statistics_kernels().average_gradient, fused)
     f = as_float64(fused)
     gx, gy = matlab_gradient(f, dim=-1), matlab_gradient(f, dim=-2)
     height, width = f.shape[-2:]
