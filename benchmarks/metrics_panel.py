@@ -12,15 +12,17 @@ on ``--device``.
   figures can be judged on a busy machine (its time grows with the load as the panel's does).
 * **Rounds.** The panel (:func:`semfuse.metrics.evaluate_metrics` on the tensors: the 14 metrics of the default
   panel, sharing work where metrics need the same intermediate results, as ``semfuse evaluate`` computes them), the
-  same 14 metrics called one after the other ("panel_separate_calls"), the baseline panel (its 14 metrics one after
-  the other; it shared nothing) and the reference run ``--warmup`` times untimed, then ``--repeats`` rounds, each
-  round timing the four in turn with ``time.perf_counter`` (after ``torch.cuda.synchronize`` on a GPU).
+  same panel on the tensor code, without the compiled kernels of :mod:`semfuse.metrics.compiled`
+  ("panel_tensor_code"), the same 14 metrics called one after the other ("panel_separate_calls"), the baseline panel
+  (its 14 metrics one after the other; it shared nothing) and the reference run ``--warmup`` times untimed, then
+  ``--repeats`` rounds, each round timing the five in turn with ``time.perf_counter`` (after ``torch.cuda.synchronize`` on a GPU).
   Interleaving keeps a change of load from landing on one of them only. The ratios are of the medians.
 * **semfuse evaluate.** With ``--evaluate N`` (default 16): N MSRS test pairs and their pixel averages are written
   to a temporary folder and :func:`semfuse.evaluation.fusion.evaluate_methods` scores them (tables and plots
   included) with one worker and one torch thread, one worker and ``--cores`` torch threads, and ``--cores``
   worker threads of one torch thread each (what ``semfuse evaluate --threads`` does), interleaved over
-  ``--evaluate-repeats`` rounds; reported in triplets per second. OpenMP reads ``OMP_WAIT_POLICY`` when torch
+  ``--evaluate-repeats`` rounds; reported in triplets per second. With few triplets this measures mostly the 14
+  CDF plots (PNG and SVG, about 0.2 s each), a fixed cost per run that the workers do not share. OpenMP reads ``OMP_WAIT_POLICY`` when torch
   loads, so set it in the environment (the JSON records it).
 * **Per metric.** Every metric of the panel (with ``--fmi`` also FMI_pixel and FMI_dct, which take seconds), new
   and baseline, in the same way; "Qabf+Nabf", the panel's shared call (:func:`semfuse.metrics.gradient.qabf_and_nabf`)
@@ -64,6 +66,7 @@ from _env import cpu_model, git_commit, git_dirty, time_calls, write_report  # n
 from semfuse.cli import physical_cores
 from semfuse.evaluation.fusion import evaluate_methods, load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_metrics, evaluate_triplet
+from semfuse.metrics.compiled import compiled_metrics
 from semfuse.metrics.gradient import qabf_and_nabf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,6 +76,15 @@ PAIR_NAME = "00004N.png"
 # The last commit before the panel was made fast (band-matrix filters, in-place maps, shared Sobel).
 BASELINE_COMMIT = "fb2c46bcfe4258ba8f9e5d12c8879432625ee0a9"
 BASELINE_PACKAGE = "semfuse_metrics_baseline"
+
+
+def numba_version() -> str | None:
+    """numba's version, or None where it is missing (the panel then runs the tensor code)."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.__version__
 
 
 def load_triplet(data_root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -189,10 +201,15 @@ def main(argv: list[str] | None = None) -> None:
         def panel(registry) -> Callable[[], None]:
             return lambda: [registry[name](fused, ir, vis) for name in PANEL]
 
+        def panel_tensor_code() -> None:
+            with compiled_metrics(False):
+                evaluate_metrics(fused, ir, vis)
+
         load_before = os.getloadavg()
         rounds = interleaved(
             {
                 "panel": lambda: evaluate_metrics(fused, ir, vis),
+                "panel_tensor_code": panel_tensor_code,
                 "panel_separate_calls": panel(registries["panel"]),
                 "baseline_panel": panel(registries["baseline_panel"]),
                 "reference_conv2d_11x11_f64": lambda: torch.nn.functional.conv2d(image, window),
@@ -224,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
                   if "cpu" in entry}  # fmt: skip
         ratios[clock] = {
             "panel_over_baseline_panel": median["panel"] / median["baseline_panel"],
+            "panel_over_panel_tensor_code": median["panel"] / median["panel_tensor_code"],
             "panel_separate_calls_over_baseline_panel": median["panel_separate_calls"] / median["baseline_panel"],
             "panel_over_reference": median["panel"] / median["reference_conv2d_11x11_f64"],
             "baseline_panel_over_reference": median["baseline_panel"] / median["reference_conv2d_11x11_f64"],
@@ -267,7 +285,12 @@ def main(argv: list[str] | None = None) -> None:
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "load_average_1min_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         },
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "numba": numba_version(),
+        },
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
         "ratios": ratios,

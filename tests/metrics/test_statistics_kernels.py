@@ -1,4 +1,4 @@
-"""The compiled CC, SCD, MSE and AG kernels against the tensor code they replace on the CPU (1e-12 relative)."""
+"""The compiled MI, CC, SCD, MSE and AG kernels against the tensor code they replace on the CPU (1e-12 relative)."""
 
 import numpy as np
 import pytest
@@ -10,12 +10,14 @@ from semfuse.metrics import (
     correlation_coefficient,
     evaluate_metrics,
     mean_squared_error,
+    mutual_information,
     peak_signal_to_noise_ratio,
     sum_of_correlations_of_differences,
 )
 from semfuse.metrics.compiled import compiled_metrics
 
 METRICS = {
+    "MI": mutual_information,
     "CC": correlation_coefficient,
     "SCD": sum_of_correlations_of_differences,
     "MSE": mean_squared_error,
@@ -83,3 +85,11 @@ def test_the_panel_gives_the_same_scores_with_and_without_kernels(samples):
         tensor = evaluate_metrics(*images)
     for name, value in tensor.items():
         assert float((compiled[name] - value).abs() / value.abs().clamp_min(1e-300)) < 1e-9, name
+
+
+def test_mutual_information_kernel_reads_grey_levels_as_the_tensor_code_does():
+    """Out-of-range values clip to 0 and 255, halves round to even, and levels 254 and 255 share a joint bin."""
+    values = torch.tensor([-3.7, 0.5, 1.5, 2.5, 253.6, 254.0, 255.0, 300.2], dtype=torch.float64)
+    generator = torch.Generator().manual_seed(5)
+    images = [values[torch.randint(0, 8, (2, 1, 9, 11), generator=generator)] for _ in range(3)]
+    _assert_both_paths_agree(mutual_information, *images)

@@ -1,10 +1,10 @@
-"""Compiled (numba) CPU kernels of CC, SCD, MSE and AG; see :mod:`semfuse.metrics.compiled`.
+"""Compiled (numba) CPU kernels of MI, CC, SCD, MSE and AG; see :mod:`semfuse.metrics.compiled`.
 
-Each takes one image (or a pair / triplet) as C-contiguous float64 (H, W) arrays and makes one or two passes over
-it, where the tensor code makes a dozen (a mean, a subtraction, a product, a sum, ...). The formulas are those of
-:mod:`semfuse.metrics.correlation`, :mod:`semfuse.metrics.error` and :mod:`semfuse.metrics.statistics`. Sums are
-taken in four interleaved partial sums per row and then across rows, so their rounding stays of the size of the
-tensor code's.
+Each takes one image (or a pair / triplet) as C-contiguous (H, W) arrays (float64; uint8 grey levels for MI) and
+makes one or two passes over it, where the tensor code makes a dozen (a mean, a subtraction, a product, a sum,
+...). The formulas are those of :mod:`semfuse.metrics.information`, :mod:`semfuse.metrics.correlation`,
+:mod:`semfuse.metrics.error` and :mod:`semfuse.metrics.statistics`. Sums are taken per row (in four interleaved
+partial sums where the loop allows) and then across rows, so their rounding stays of the size of the tensor code's.
 """
 
 import math
@@ -131,3 +131,44 @@ def average_gradient(image):
             row += math.sqrt((gx * gx + gy * gy) / 2)
         total += row
     return total / ((height - 1) * (width - 1))
+
+
+@numba.njit(**_JIT)
+def _entropy_bits(counts, total):
+    """-sum p log2 p over the nonzero counts of a (rows, bins) array, p = count / total; summed per row, then
+    across rows."""
+    entropy = 0.0
+    for row in range(counts.shape[0]):
+        partial = 0.0
+        for count in counts[row]:
+            if count > 0:
+                p = count / total
+                partial -= p * math.log(p)
+        entropy += partial
+    return entropy / math.log(2.0)
+
+
+@numba.njit(**_JIT)
+def mutual_information(fused, ir, vis):
+    """MI of uint8 grey-level (H, W) arrays: sum over the sources of H(source) + H(F) - H(F, source), the joint
+    histograms with levels 254 and 255 merged (semfuse.metrics.information)."""
+    height, width = fused.shape
+    total = float(height * width)
+    fused_counts = np.zeros(256, dtype=np.int64)
+    source_counts = np.zeros((2, 256), dtype=np.int64)
+    joint = np.zeros((2, 255, 255), dtype=np.int64)
+    for i in range(height):
+        for j in range(width):
+            f, a, b = fused[i, j], ir[i, j], vis[i, j]
+            fused_counts[f] += 1
+            source_counts[0, a] += 1
+            source_counts[1, b] += 1
+            row = min(f, 254)
+            joint[0, row, min(a, 254)] += 1
+            joint[1, row, min(b, 254)] += 1
+    fused_entropy = _entropy_bits(fused_counts.reshape(1, 256), total)
+    information = 0.0
+    for source in range(2):
+        information += _entropy_bits(source_counts[source : source + 1], total) + fused_entropy
+        information -= _entropy_bits(joint[source], total)
+    return information

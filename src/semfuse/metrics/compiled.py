@@ -84,15 +84,15 @@ def gradient_kernels() -> ModuleType:
 
 
 def statistics_kernels() -> ModuleType:
-    """The compiled CC, SCD, MSE and AG kernels (imports numba on first use)."""
+    """The compiled MI, CC, SCD, MSE and AG kernels (imports numba on first use)."""
     from semfuse.metrics import _statistics_kernels
 
     return _statistics_kernels
 
 
-def per_image(kernel, *images: Tensor) -> Tensor:
+def per_image(kernel, *images: Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
     """(B,) float64 tensor of ``kernel(*planes)`` for each batch element, the planes being the (B, 1, H, W) images'
-    (H, W) planes as C-contiguous float64 numpy arrays."""
-    planes = [np.ascontiguousarray(image.detach().to(torch.float64).numpy()[:, 0]) for image in images]
+    (H, W) planes as C-contiguous numpy arrays of ``dtype``."""
+    planes = [np.ascontiguousarray(image.detach().to(dtype).numpy()[:, 0]) for image in images]
     return torch.tensor([kernel(*(plane[index] for plane in planes)) for index in range(planes[0].shape[0])],
                         dtype=torch.float64)  # fmt: skip

@@ -4,6 +4,7 @@ import torch
 from torch import Tensor
 
 from semfuse.metrics._checks import check_grey_images, grey_levels
+from semfuse.metrics.compiled import per_image, statistics_kernels, use_compiled
 from semfuse.metrics.statistics import grey_histogram, level_histogram, shannon_entropy
 
 
@@ -76,6 +77,10 @@ def mutual_information(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         tensor([2.], dtype=torch.float64)
     """
     check_grey_images("mutual_information", fused=fused, ir=ir, vis=vis)
+    if use_compiled(fused, ir, vis):
+        levels = [image if image.dtype == torch.uint8 else grey_levels(image).to(torch.uint8)
+                  for image in (fused, ir, vis)]  # fmt: skip
+        return per_image(statistics_kernels().mutual_information, *levels, dtype=torch.uint8)
     fused_levels = grey_levels(fused)
     fused_entropy = shannon_entropy(level_histogram(fused_levels))
     fused_rows = fused_levels.clamp(max=254)  # the joint histograms' merged top bin, as in joint_histogram
