@@ -93,3 +93,11 @@ def test_mutual_information_kernel_reads_grey_levels_as_the_tensor_code_does():
     generator = torch.Generator().manual_seed(5)
     images = [values[torch.randint(0, 8, (2, 1, 9, 11), generator=generator)] for _ in range(3)]
     _assert_both_paths_agree(mutual_information, *images)
+
+
+def test_grey_level_metrics_refuse_nan_pixels_on_both_paths():
+    images = [torch.full((1, 1, 6, 6), 9.0) for _ in range(3)]
+    images[1][0, 0, 2, 2] = float("nan")
+    for enabled in (True, False):
+        with compiled_metrics(enabled), pytest.raises(ValueError, match="NaN pixels"):
+            mutual_information(*images)

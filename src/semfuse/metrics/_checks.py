@@ -45,4 +45,7 @@ def grey_levels(image: Tensor) -> Tensor:
     """The image as int64 grey levels 0..255: rounded to nearest and clipped, as saving it as uint8 would."""
     if image.dtype == torch.uint8:
         return image.to(torch.int64)
-    return image.to(torch.float64).round().clamp(0, 255).to(torch.int64)
+    image = image.to(torch.float64)
+    if image.isnan().any():
+        raise ValueError("a grey-level metric (EN, MI) got an image with NaN pixels; their grey levels are undefined")
+    return image.round().clamp(0, 255).to(torch.int64)

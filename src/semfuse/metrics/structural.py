@@ -287,7 +287,9 @@ def _mef_ssim_scales_compiled(
     return scores, ssim
 
 
-def _mef_ssim_scale_compiled(images: np.ndarray, offsets: np.ndarray, with_ssim: bool) -> tuple[float, np.ndarray, int]:
+def _mef_ssim_scale_compiled(
+    images: np.ndarray, offsets: np.ndarray, with_ssim: bool
+) -> tuple[float, np.ndarray, int]:
     """The sum of the MEF-SSIM map of images (3, H, W) = x1, x2, F (centred on ``offsets``), the (2,) sums of the
     SSIM maps (zeros unless ``with_ssim``) and the number of windows.
 
@@ -305,21 +307,22 @@ def _mef_ssim_scale_compiled(images: np.ndarray, offsets: np.ndarray, with_ssim:
     consistency = np.empty((strip, cols))
     weights = np.empty((2, strip, cols))
     total, ssim = 0.0, np.zeros(2)
-    for top in range(0, rows, strip):
-        count = min(strip, rows - top)  # the kernels fill and read the first count rows of the buffers
-        kernels.mef_prepare(images, kernel, top, count, moments, variations, scales, consistency)
-        power, weight = consistency[:count], weights[:, :count]
-        np.multiply(power, math.pi / 2, out=power)
-        np.minimum(np.tan(power, out=power), 10.0, out=power)
-        np.multiply(scales[:, :count], 1 / WINDOW, out=weight)
-        np.log(weight, out=weight)
-        np.multiply(weight, power, out=weight)
-        np.exp(weight, out=weight)
-        strip_total, strip_ssim = kernels.mef_finish(
-            count, moments, variations, scales, weights, (0.03 * 255) ** 2, offsets, with_ssim
-        )
-        total += strip_total
-        ssim += strip_ssim
+    with np.errstate(all="ignore"):  # non-finite pixels give NaN quietly, as in the tensor code
+        for top in range(0, rows, strip):
+            count = min(strip, rows - top)  # the kernels fill and read the first count rows of the buffers
+            kernels.mef_prepare(images, kernel, top, count, moments, variations, scales, consistency)
+            power, weight = consistency[:count], weights[:, :count]
+            np.multiply(power, math.pi / 2, out=power)
+            np.minimum(np.tan(power, out=power), 10.0, out=power)
+            np.multiply(scales[:, :count], 1 / WINDOW, out=weight)
+            np.log(weight, out=weight)
+            np.multiply(weight, power, out=weight)
+            np.exp(weight, out=weight)
+            strip_total, strip_ssim = kernels.mef_finish(
+                count, moments, variations, scales, weights, (0.03 * 255) ** 2, offsets, with_ssim
+            )
+            total += strip_total
+            ssim += strip_ssim
     return total, ssim, rows * cols
 
 
