@@ -1,11 +1,12 @@
-"""Compiled CPU kernels for the windowed and gradient metrics, and the switch that chooses them.
+"""Compiled CPU kernels for the metric panel, and the switch that chooses them.
 
-VIF, SSIM / MS-SSIM, Qabf and Nabf are chains of a few dozen elementwise operations over filtered maps. In eager
-PyTorch each operation is a pass over memory and a dispatch, so on a CPU they cost several times what the
-arithmetic does. Their kernels (:mod:`semfuse.metrics._windowed_kernels`, :mod:`semfuse.metrics._gradient_kernels`)
-are compiled with numba: one loop per output row filters the moments and evaluates the per-pixel formula while the
-row is in cache, in float64, with the same formulas as the tensor code. They run without the GIL, so the worker
-threads of ``semfuse evaluate`` run them side by side.
+VIF, SSIM / MS-SSIM, Qabf and Nabf are chains of a few dozen elementwise operations over filtered maps, and MI, CC,
+SCD, MSE and AG a dozen operations over the images. In eager PyTorch each operation is a pass over memory and a
+dispatch, so on a CPU they cost several times what the arithmetic does. Their kernels
+(:mod:`semfuse.metrics._windowed_kernels`, :mod:`semfuse.metrics._gradient_kernels`,
+:mod:`semfuse.metrics._statistics_kernels`) are compiled with numba: one pass over the rows, which filters the
+moments and evaluates the per-pixel formula while a row is in cache, in float64, with the same formulas as the
+tensor code. They run without the GIL, so the worker threads of ``semfuse evaluate`` run them side by side.
 
 The tensor code stays the reference and the path for other devices (a GPU) and for machines without numba; tests
 hold the two paths against each other. The kernels are used when every tensor is on the CPU, numba imports, and
