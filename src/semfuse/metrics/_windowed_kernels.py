@@ -128,24 +128,36 @@ def _moment_planes(k):
 
 
 @numba.njit(**_JIT)
+def _moment_buffers(images, kernel):
+    """For images (K + 1, H, W) and a k-tap kernel: K, the number of valid rows, the factors of the moment planes
+    (:func:`_moment_planes`) and the row buffers (3K + 2, W) and (3K + 2, w) that :func:`_moment_row` fills."""
+    count, height, width = images.shape
+    k = count - 1
+    taps = kernel.shape[0]
+    first, second = _moment_planes(k)
+    return k, height - taps + 1, first, second, np.empty((3 * k + 2, width)), np.empty((3 * k + 2, width - taps + 1))
+
+
+@numba.njit(**_JIT)
+def _moment_row(images, kernel, row, first, second, columns, moments):
+    """The local means of the moment planes along valid output row ``row``, into moments (3K + 2, w)."""
+    _column_pass(images, first, second, kernel, row, columns)
+    _row_pass(columns, kernel, 1, moments)
+
+
+@numba.njit(**_JIT)
 def vif_scale_sums(images, kernel):
     """VIF's natural-log sums at one scale: images (K + 1, H, W) = K references then the distorted image, each
     centred; returns (numerator (K,), denominator (K,)), the sums of ln(1 + g^2 sigma1^2 / (sv^2 + sigma_n^2)) and
     of ln(1 + sigma1^2 / sigma_n^2) over the valid windows (see semfuse.metrics.vif._information)."""
-    count, height, width = images.shape
-    k = count - 1
-    taps = kernel.shape[0]
-    rows, cols = height - taps + 1, width - taps + 1
-    first, second = _moment_planes(k)
-    columns = np.empty((3 * k + 2, width))
-    moments = np.empty((3 * k + 2, cols))
+    k, rows, first, second, columns, moments = _moment_buffers(images, kernel)
+    cols = moments.shape[1]
     information = np.empty(cols)
     variance = np.empty(cols)
     numerator = np.zeros(k)
     denominator = np.zeros(k)
     for i in range(rows):
-        _column_pass(images, first, second, kernel, i, columns)
-        _row_pass(columns, kernel, 1, moments)
+        _moment_row(images, kernel, i, first, second, columns, moments)
         mu2, square2 = moments[k], moments[2 * k + 1]
         for r in range(k):
             mu1, square1, product = moments[r], moments[k + 1 + r], moments[2 * k + 2 + r]
@@ -267,18 +279,12 @@ def ssim_sums(images, kernel, offsets):
     """Sums of Wang's SSIM map of each of K references against one image: images (K + 1, H, W) = the references
     then the image, centred on offsets (K + 1,) (the amounts subtracted); returns ((K,) sums, number of windows).
     See semfuse.metrics.structural._ssim_per_reference."""
-    count, height, width = images.shape
-    k = count - 1
-    taps = kernel.shape[0]
-    rows, cols = height - taps + 1, width - taps + 1
-    first, second = _moment_planes(k)
-    columns = np.empty((3 * k + 2, width))
-    moments = np.empty((3 * k + 2, cols))
+    k, rows, first, second, columns, moments = _moment_buffers(images, kernel)
+    cols = moments.shape[1]
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     sums = np.zeros(k)
     for i in range(rows):
-        _column_pass(images, first, second, kernel, i, columns)
-        _row_pass(columns, kernel, 1, moments)
+        _moment_row(images, kernel, i, first, second, columns, moments)
         mu2, square2 = moments[k], moments[2 * k + 1]
         for r in range(k):
             mu1, square1, product = moments[r], moments[k + 1 + r], moments[2 * k + 2 + r]
