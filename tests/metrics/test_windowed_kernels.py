@@ -5,6 +5,8 @@ kernels, the default): here both paths score the same images, bundled samples an
 non-integer values, odd sizes and batches, and must agree to 1e-12.
 """
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -161,3 +163,23 @@ def test_kernels_give_the_same_scores_from_several_threads_at_once(sample_triple
     for worker in range(2):
         for got, want in zip(results[worker], expected, strict=True):
             assert torch.equal(got, want)
+
+
+def test_without_a_writable_cache_folder_the_tensor_code_runs_with_a_warning():
+    """numba refuses to define cached kernels where no folder is writable for its cache: the metrics fall back."""
+    script = (
+        "import warnings, torch\n"
+        "import numba.core.caching as caching\n"
+        "caching.CacheImpl._locator_classes = []  # as if neither the package nor the user's cache were writable\n"
+        "from semfuse.metrics import evaluate_metrics\n"
+        "x = torch.arange(64 * 64).reshape(1, 1, 64, 64) % 256\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    scores = evaluate_metrics(x, x, x)\n"
+        "assert any('NUMBA_CACHE_DIR' in str(w.message) for w in caught), [str(w.message) for w in caught]\n"
+        "print(scores['SSIM'].item(), scores['MS-SSIM'].item())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ssim, multi_scale = (float(value) for value in done.stdout.split())
+    assert ssim == pytest.approx(2.0, abs=1e-9) and multi_scale == pytest.approx(1.0, abs=1e-9)

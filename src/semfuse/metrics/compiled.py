@@ -20,6 +20,7 @@ the module (or in the user's cache folder when that is read-only), so later proc
 import functools
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -34,10 +35,29 @@ _state = threading.local()
 
 @functools.cache
 def numba_available() -> bool:
-    """True when numba imports (it is a dependency of semfuse, but a platform may lack a wheel for it)."""
+    """True when numba imports and the kernel modules load.
+
+    numba is a dependency of semfuse, but a platform may lack a wheel for it. Where no folder is writable for numba's
+    cache (neither the package's folder nor the user's cache folder), numba refuses to define the kernels. In both
+    cases the metrics run the tensor code; the second also warns once, saying what to do.
+    """
     try:
         import numba  # noqa: F401
     except ImportError:
+        return False
+    try:
+        from semfuse.metrics import (  # noqa: F401
+            _gradient_kernels,
+            _statistics_kernels,
+            _windowed_kernels,
+        )
+    except RuntimeError as error:  # "cannot cache function ...: no locator available"
+        warnings.warn(
+            f"semfuse's compiled metric kernels are unavailable ({error}); the metrics run the slower tensor code. "
+            "Point NUMBA_CACHE_DIR at a writable folder to use them.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return False
     return True
 
