@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from semfuse.layers.attention import EfficientSelfAttention
-from semfuse.layers.conv import cat_upsampled, conv3x3_replicate, upsample2x_to
+import semfuse.layers.conv as conv_module
+from semfuse.layers.conv import conv3x3_replicate, conv_upsampled_leaky_relu, phase_weights, upsample2x_to
 
 SIZES = [(1, 1), (1, 5), (4, 1), (2, 2), (7, 9), (16, 11)]
 
@@ -68,15 +69,57 @@ def test_upsampling_backward_sums_the_copies(size):
     assert torch.equal(upsample2x_to(low, height, width, fast=True), upsample2x_to(low, height, width))
 
 
-@pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 4), (8, 8), (7, 9)])
-def test_concatenation_with_upsampling_in_one_tensor(size):
+def test_phase_kernels_are_the_kernel_on_the_upsampled_image():
+    """Output pixel (2i + a, 2j + b) of the 3x3 kernel on the padded up-sampled image is phase (a, b)'s 2x2 kernel
+    on the padded source image at (i + a, j + b)."""
+    torch.manual_seed(0)
+    weight = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    low = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    up = F.interpolate(low, scale_factor=2.0, mode="nearest")
+    expected = F.conv2d(F.pad(up, (1, 1, 1, 1), mode="replicate"), weight)  # (2, 4, 8, 10)
+    responses = F.conv2d(F.pad(low, (1, 1, 1, 1), mode="replicate"), phase_weights(weight))  # (2, 16, 5, 6)
+    for phase, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        torch.testing.assert_close(responses[:, 4 * phase : 4 * phase + 4, a : a + 4, b : b + 5],
+                                   expected[:, :, a::2, b::2], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 4), (3, 1), (2, 3), (5, 4), (8, 8), (7, 9)])
+@pytest.mark.parametrize("parts", [1, 3])
+@pytest.mark.parametrize("pad_copy", [True, False])
+def test_convolution_of_the_upsampled_concatenation(size, parts, pad_copy, monkeypatch):
+    """Float64 (the generic path): phase kernels, per-part convolutions, both ways of replicate padding."""
+    monkeypatch.setattr(conv_module, "_PAD_COPY_LIMIT", 1 << 30 if pad_copy else 0)
     height, width = size
-    parts = [torch.randn(2, channels, height, width) for channels in (3, 5)]
-    low = torch.randn(2, 4, (height + 1) // 2, (width + 1) // 2).contiguous(memory_format=torch.channels_last)
-    expected = torch.cat(parts + [upsample2x_to(low, height, width)], dim=1)
-    joined = cat_upsampled(parts, low)
-    assert torch.equal(joined, expected)
-    assert joined.is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    pieces = [torch.randn(2, channels, height, width, dtype=torch.float64) for channels in (3, 5, 2)[:parts]]
+    low = torch.randn(2, 4, (height + 1) // 2, (width + 1) // 2, dtype=torch.float64)
+    conv = _conv(sum(piece.shape[1] for piece in pieces) + 4, 6)
+    expected = F.leaky_relu(conv(torch.cat(pieces + [upsample2x_to(low, height, width)], dim=1)), 0.2)
+    with torch.inference_mode():
+        torch.testing.assert_close(conv_upsampled_leaky_relu(pieces, low, conv, 0.2), expected, rtol=1e-12,
+                                   atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (7, 9), (16, 11)])
+@pytest.mark.parametrize("pad_copy", [True, False])
+def test_convolution_of_the_upsampled_concatenation_on_onednn(size, pad_copy, monkeypatch):
+    """Float32 channels-last, as the CPU fast path runs it (oneDNN's in-place sum), against the concatenated form."""
+    from semfuse.layers.conv import _fused_activation_available
+
+    monkeypatch.setattr(conv_module, "_PAD_COPY_LIMIT", 1 << 30 if pad_copy else 0)
+    height, width = size
+    torch.manual_seed(0)
+    cl = torch.channels_last
+    pieces = [torch.randn(1, 8, height, width).contiguous(memory_format=cl) for _ in range(2)]
+    low = torch.randn(1, 16, (height + 1) // 2, (width + 1) // 2).contiguous(memory_format=cl)
+    conv = nn.Conv2d(32, 8, 3, padding=1, padding_mode="replicate").to(memory_format=cl)
+    with torch.inference_mode():
+        if not _fused_activation_available(low):
+            pytest.skip("this PyTorch build has no oneDNN convolution with fused operations")
+        expected = F.leaky_relu(conv(torch.cat(pieces + [upsample2x_to(low, height, width)], dim=1)), 0.1)
+        out = conv_upsampled_leaky_relu(pieces, low, conv, 0.1)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert out.is_contiguous(memory_format=cl)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])

@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor, nn
 
-from semfuse.layers.conv import ConvBlock, FastPathMixin, cat_upsampled, upsample2x_to
+from semfuse.layers.conv import ConvBlock, FastPathMixin, upsample2x_to
 
 
 class NestDecoder(FastPathMixin, nn.Module):
@@ -30,11 +30,10 @@ class NestDecoder(FastPathMixin, nn.Module):
         for level in range(1, self.depth):
             for scale in range(self.depth - level):
                 # nearest x2 up-sampling, cropped to the finer scale's size (ceil pooling made it >= that)
-                low = nodes[scale + 1][level - 1]
-                if self.fast_path and not torch.is_grad_enabled():
-                    joined = cat_upsampled(nodes[scale][:level], low)
-                else:
-                    up = upsample2x_to(low, *features[scale].shape[-2:], fast=self.fast_path)
-                    joined = torch.cat(nodes[scale][:level] + [up], dim=1)
-                nodes[scale].append(self.blocks[f"{scale}_{level}"](joined))
+                low, block = nodes[scale + 1][level - 1], self.blocks[f"{scale}_{level}"]
+                if self.fast_path and not torch.is_grad_enabled():  # inference: no up-sampled copy at all
+                    nodes[scale].append(block.forward_upsampled(nodes[scale][:level], low))
+                    continue
+                up = upsample2x_to(low, *features[scale].shape[-2:], fast=self.fast_path)
+                nodes[scale].append(block(torch.cat(nodes[scale][:level] + [up], dim=1)))
         return torch.tanh(self.head(nodes[0][-1])) / 2 + 0.5
