@@ -11,7 +11,7 @@ from torch import nn
 
 from semfuse.layers.attention import EfficientSelfAttention
 import semfuse.layers.conv as conv_module
-from semfuse.layers.conv import conv3x3_replicate, conv_upsampled_leaky_relu, phase_weights, upsample2x_to
+from semfuse.layers.conv import conv3x3_replicate, conv_upsampled_leaky_relu, upsample2x_to, upsampling_kernel
 
 SIZES = [(1, 1), (1, 5), (4, 1), (2, 2), (7, 9), (16, 11)]
 
@@ -69,25 +69,23 @@ def test_upsampling_backward_sums_the_copies(size):
     assert torch.equal(upsample2x_to(low, height, width, fast=True), upsample2x_to(low, height, width))
 
 
-def test_phase_kernels_are_the_kernel_on_the_upsampled_image():
-    """Output pixel (2i + a, 2j + b) of the 3x3 kernel on the padded up-sampled image is phase (a, b)'s 2x2 kernel
-    on the padded source image at (i + a, j + b)."""
+def test_upsampling_kernel_is_the_kernel_on_the_upsampled_image():
+    """The stride-2 transposed convolution of the padded image is the 3x3 convolution of its padded up-sampling."""
     torch.manual_seed(0)
     weight = torch.randn(4, 3, 3, 3, dtype=torch.float64)
     low = torch.randn(2, 3, 4, 5, dtype=torch.float64)
     up = F.interpolate(low, scale_factor=2.0, mode="nearest")
     expected = F.conv2d(F.pad(up, (1, 1, 1, 1), mode="replicate"), weight)  # (2, 4, 8, 10)
-    responses = F.conv2d(F.pad(low, (1, 1, 1, 1), mode="replicate"), phase_weights(weight))  # (2, 16, 5, 6)
-    for phase, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        torch.testing.assert_close(responses[:, 4 * phase : 4 * phase + 4, a : a + 4, b : b + 5],
-                                   expected[:, :, a::2, b::2], rtol=1e-12, atol=1e-12)
+    padded = F.pad(low, (1, 1, 1, 1), mode="replicate")
+    got = F.conv_transpose2d(padded, upsampling_kernel(weight), stride=2, padding=3)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 4), (3, 1), (2, 3), (5, 4), (8, 8), (7, 9)])
 @pytest.mark.parametrize("parts", [1, 3])
 @pytest.mark.parametrize("pad_copy", [True, False])
 def test_convolution_of_the_upsampled_concatenation(size, parts, pad_copy, monkeypatch):
-    """Float64 (the generic path): phase kernels, per-part convolutions, both ways of replicate padding."""
+    """Float64 (the generic path): odd and even sizes, per-part convolutions, both ways of replicate padding."""
     monkeypatch.setattr(conv_module, "_PAD_COPY_LIMIT", 1 << 30 if pad_copy else 0)
     height, width = size
     torch.manual_seed(0)

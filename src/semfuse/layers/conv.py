@@ -112,50 +112,41 @@ def upsample2x_to(x: Tensor, height: int, width: int, fast: bool = False) -> Ten
     return F.interpolate(x, scale_factor=2.0, mode="nearest")[..., :height, :width]
 
 
-# Row (or column) merges of a 3x3 kernel for the two phases of a nearest x2 up-sampling: output row 2i reads
-# up-sampled rows 2i-1, 2i, 2i+1, which are source rows i-1, i, i (kernel rows 0 | 1+2 on source rows i-1, i);
-# output row 2i+1 reads source rows i, i, i+1 (kernel rows 0+1 | 2 on source rows i, i+1).
-_PHASE_MERGES = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+# How a 3x3 kernel's rows (or columns) w0, w1, w2 fall on a source row i of a nearest x2 up-sampling: the up-sampled
+# rows 2i and 2i + 1 are both source row i, so output row 2i - 1 sees it through w2, row 2i through w1 + w2, row 2i + 1
+# through w0 + w1 and row 2i + 2 through w0.
+_UPSAMPLING_ROWS = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 
 
-def phase_weights(weight: Tensor) -> Tensor:
-    """A 3x3 kernel (O, I, 3, 3) applied to a nearest x2 up-sampled image, as four 2x2 kernels (4 O, I, 2, 2) applied
-    to the image itself: one per phase (row parity a, column parity b) of the output, stacked in the order
-    (0, 0), (0, 1), (1, 0), (1, 1). 16 multiplications per source pixel instead of 36."""
-    merges = _PHASE_MERGES.to(weight)
-    return torch.cat([torch.einsum("ry,oiyx,cx->oirc", merges[a], weight, merges[b]) for a in (0, 1) for b in (0, 1)])
+def upsampling_kernel(weight: Tensor) -> Tensor:
+    """A 3x3 convolution kernel (O, I, 3, 3) on a nearest x2 up-sampled image, as the (I, O, 4, 4) kernel of a
+    stride-2 transposed convolution of the image itself (``padding=3``, see :func:`conv_upsampled_leaky_relu`):
+    16 multiplications per source pixel instead of 36."""
+    rows = _UPSAMPLING_ROWS.to(weight)
+    return torch.einsum("ry,oiyx,cx->iorc", rows, weight, rows)
 
 
 def conv_upsampled_leaky_relu(parts: list[Tensor], low: Tensor, conv: nn.Conv2d, slope: float) -> Tensor:
     """``leaky_relu(conv(cat(parts + [upsample2x_to(low, H, W)])), slope)`` for inference, with no up-sampled copy.
 
     ``conv`` is a replicate-padded 3x3 convolution over the concatenation; ``parts`` (B, C_k, H, W), ``low`` (B, C,
-    ceil(H / 2), ceil(W / 2)). The up-sampled input's share is computed at low resolution: ``low``, replicate-padded
-    by one pixel (the replicate padding of an up-sampled image is the up-sampling of the padded image), goes through
-    the four 2x2 phase kernels of :func:`phase_weights` in one convolution, and each phase's response is written to
-    its quarter of the output grid. Each part's share is then added by its own convolution (on the CPU in fp32,
-    oneDNN's in-place sum), so the parts are never concatenated either, with the replicate padding as in
-    :func:`conv_leaky_relu` (padded copies of small parts, border corrections of large ones); then the activation.
-    Equal to the concatenated form to float rounding: the phase kernels sum taps before multiplying.
+    ceil(H / 2), ceil(W / 2)). The up-sampled input's share is one stride-2 transposed convolution of ``low`` with
+    :func:`upsampling_kernel`, which writes the full-size output directly. ``low`` is replicate-padded first (the
+    replicate padding of an up-sampled image is the up-sampling of the padded image): by one pixel before each side,
+    and after it only where the size is even (an odd size's last row is an even one, which reads no row below).
+    Each part's share is then added by its own convolution (on the CPU in fp32, oneDNN's in-place sum), so the parts
+    are never concatenated either, with the replicate padding as in :func:`conv_leaky_relu` (padded copies of small
+    parts, border corrections of large ones); then the activation. Equal to the concatenated form to float
+    rounding: the kernel sums taps before multiplying.
     """
     batch, _, height, width = parts[0].shape
     skip = sum(part.shape[1] for part in parts)
     memory_format = _layout(low)
-    phases = phase_weights(conv.weight[:, skip:]).contiguous(memory_format=memory_format)
-    padded = F.pad(low, (1, 1, 1, 1), mode="replicate")
+    kernel = upsampling_kernel(conv.weight[:, skip:]).contiguous(memory_format=memory_format)
+    padded = F.pad(low, (1, 1 - width % 2, 1, 1 - height % 2), mode="replicate")
+    out = F.conv_transpose2d(padded, kernel, stride=2, padding=3, output_padding=(height % 2, width % 2))
+    out = out.contiguous(memory_format=memory_format)  # (B, O, H, W); a no-op where the layouts already agree
     onednn = _fused_activation_available(low)
-    if onednn:
-        responses = torch.ops.mkldnn._convolution_pointwise(padded, phases, None, [0, 0], [1, 1], [1, 1], 1, "none",
-                                                            [], "")
-    else:
-        responses = F.conv2d(padded, phases)  # (B, 4 O, ceil(H / 2) + 1, ceil(W / 2) + 1)
-    out_channels = conv.weight.shape[0]
-    out = torch.empty((batch, out_channels, height, width), dtype=responses.dtype, device=responses.device,
-                      memory_format=memory_format)
-    for phase, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        rows, columns = (height + 1 - a) // 2, (width + 1 - b) // 2  # even (a = 0) or odd (a = 1) rows
-        out[:, :, a::2, b::2].copy_(
-            responses[:, phase * out_channels : (phase + 1) * out_channels, a : a + rows, b : b + columns])
     corrected = not _padding_is_cheaper(batch * skip * height * width)
     start = 0
     for index, part in enumerate(parts):  # one convolution per part, each added in place: no concatenated copy
