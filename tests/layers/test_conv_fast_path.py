@@ -9,9 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semfuse.layers.attention import EfficientSelfAttention
 import semfuse.layers.conv as conv_module
-from semfuse.layers.conv import conv3x3_replicate, conv_upsampled_leaky_relu, upsample2x_to, upsampling_kernel
+from semfuse.layers.attention import EfficientSelfAttention
+from semfuse.layers.conv import (
+    conv3x3_replicate,
+    conv_padded_leaky_relu,
+    conv_upsampled_leaky_relu,
+    upsample2x_to,
+    upsampling_kernel,
+)
 
 SIZES = [(1, 1), (1, 5), (4, 1), (2, 2), (7, 9), (16, 11)]
 
@@ -84,8 +90,10 @@ def test_upsampling_kernel_is_the_kernel_on_the_upsampled_image():
 @pytest.mark.parametrize("size", [(1, 1), (1, 4), (3, 1), (2, 3), (5, 4), (8, 8), (7, 9)])
 @pytest.mark.parametrize("parts", [1, 3])
 @pytest.mark.parametrize("pad_copy", [True, False])
-def test_convolution_of_the_upsampled_concatenation(size, parts, pad_copy, monkeypatch):
-    """Float64 (the generic path): odd and even sizes, per-part convolutions, both ways of replicate padding."""
+@pytest.mark.parametrize("padded_output", [False, True])
+def test_convolution_of_the_upsampled_concatenation(size, parts, pad_copy, padded_output, monkeypatch):
+    """Float64 (the generic path): odd and even sizes, per-part convolutions, both ways of replicate padding, the
+    result as it is or replicate-padded for the next convolution."""
     monkeypatch.setattr(conv_module, "_PAD_COPY_LIMIT", 1 << 30 if pad_copy else 0)
     height, width = size
     torch.manual_seed(0)
@@ -93,9 +101,11 @@ def test_convolution_of_the_upsampled_concatenation(size, parts, pad_copy, monke
     low = torch.randn(2, 4, (height + 1) // 2, (width + 1) // 2, dtype=torch.float64)
     conv = _conv(sum(piece.shape[1] for piece in pieces) + 4, 6)
     expected = F.leaky_relu(conv(torch.cat(pieces + [upsample2x_to(low, height, width)], dim=1)), 0.2)
+    if padded_output:
+        expected = F.pad(expected, (1, 1, 1, 1), mode="replicate")
     with torch.inference_mode():
-        torch.testing.assert_close(conv_upsampled_leaky_relu(pieces, low, conv, 0.2), expected, rtol=1e-12,
-                                   atol=1e-12)
+        out = conv_upsampled_leaky_relu(pieces, low, conv, 0.2, padded_output=padded_output)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 3), (7, 9), (16, 11)])
@@ -111,13 +121,19 @@ def test_convolution_of_the_upsampled_concatenation_on_onednn(size, pad_copy, mo
     pieces = [torch.randn(1, 8, height, width).contiguous(memory_format=cl) for _ in range(2)]
     low = torch.randn(1, 16, (height + 1) // 2, (width + 1) // 2).contiguous(memory_format=cl)
     conv = nn.Conv2d(32, 8, 3, padding=1, padding_mode="replicate").to(memory_format=cl)
+    second = nn.Conv2d(8, 8, 3, padding=1, padding_mode="replicate").to(memory_format=cl)
     with torch.inference_mode():
         if not _fused_activation_available(low):
             pytest.skip("this PyTorch build has no oneDNN convolution with fused operations")
         expected = F.leaky_relu(conv(torch.cat(pieces + [upsample2x_to(low, height, width)], dim=1)), 0.1)
         out = conv_upsampled_leaky_relu(pieces, low, conv, 0.1)
+        padded = conv_upsampled_leaky_relu(pieces, low, conv, 0.1, padded_output=True)
+        expected_second = F.leaky_relu(second(expected), 0.2)
+        out_second = conv_padded_leaky_relu(padded, second, nn.LeakyReLU(0.2))
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
-    assert out.is_contiguous(memory_format=cl)
+    torch.testing.assert_close(padded, F.pad(expected, (1, 1, 1, 1), mode="replicate"), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out_second, expected_second, rtol=1e-5, atol=1e-5)
+    assert out.is_contiguous(memory_format=cl) and out_second.is_contiguous(memory_format=cl)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])

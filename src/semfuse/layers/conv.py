@@ -126,7 +126,8 @@ def upsampling_kernel(weight: Tensor) -> Tensor:
     return torch.einsum("ry,oiyx,cx->iorc", rows, weight, rows)
 
 
-def conv_upsampled_leaky_relu(parts: list[Tensor], low: Tensor, conv: nn.Conv2d, slope: float) -> Tensor:
+def conv_upsampled_leaky_relu(parts: list[Tensor], low: Tensor, conv: nn.Conv2d, slope: float,
+                              padded_output: bool = False) -> Tensor:
     """``leaky_relu(conv(cat(parts + [upsample2x_to(low, H, W)])), slope)`` for inference, with no up-sampled copy.
 
     ``conv`` is a replicate-padded 3x3 convolution over the concatenation; ``parts`` (B, C_k, H, W), ``low`` (B, C,
@@ -138,21 +139,29 @@ def conv_upsampled_leaky_relu(parts: list[Tensor], low: Tensor, conv: nn.Conv2d,
     are never concatenated either, with the replicate padding as in :func:`conv_leaky_relu` (padded copies of small
     parts, border corrections of large ones); then the activation. Equal to the concatenated form to float
     rounding: the kernel sums taps before multiplying.
+
+    ``padded_output``: return the result replicate-padded by one pixel, (B, O, H + 2, W + 2), ready for a next 3x3
+    convolution without padding (:func:`conv_padded_leaky_relu`): every convolution here reaches one pixel further
+    out, and that outer ring is then overwritten with copies of its neighbours.
     """
     batch, _, height, width = parts[0].shape
     skip = sum(part.shape[1] for part in parts)
+    ring = int(padded_output)
     memory_format = _layout(low)
     kernel = upsampling_kernel(conv.weight[:, skip:]).contiguous(memory_format=memory_format)
     padded = F.pad(low, (1, 1 - width % 2, 1, 1 - height % 2), mode="replicate")
-    out = F.conv_transpose2d(padded, kernel, stride=2, padding=3, output_padding=(height % 2, width % 2))
-    out = out.contiguous(memory_format=memory_format)  # (B, O, H, W); a no-op where the layouts already agree
+    out = F.conv_transpose2d(padded, kernel, stride=2, padding=3 - ring, output_padding=(height % 2, width % 2))
+    out = out.contiguous(memory_format=memory_format)  # (B, O, H + 2 ring, W + 2 ring); no-op if layouts agree
     onednn = _fused_activation_available(low)
     corrected = not _padding_is_cheaper(batch * skip * height * width)
     start = 0
     for index, part in enumerate(parts):  # one convolution per part, each added in place: no concatenated copy
         weight = conv.weight[:, start : start + part.shape[1]].contiguous(memory_format=memory_format)
         bias = conv.bias if index == 0 else None
-        source, padding = (part, [1, 1]) if corrected else (F.pad(part, (1, 1, 1, 1), mode="replicate"), [0, 0])
+        if corrected:
+            source, padding = part, [1 + ring] * 2
+        else:
+            source, padding = F.pad(part, (1, 1, 1, 1), mode="replicate"), [ring] * 2
         if onednn:
             torch.ops.mkldnn._convolution_pointwise_.binary(out, source, weight, bias, padding, [1, 1], [1, 1], 1,
                                                             "add", 1.0, None, [], None)
@@ -161,8 +170,27 @@ def conv_upsampled_leaky_relu(parts: list[Tensor], low: Tensor, conv: nn.Conv2d,
         start += part.shape[1]
     if corrected:  # the parts' strips, concatenated: strips of the concatenation
         strips = [torch.cat(pieces, dim=1) for pieces in zip(*(_strips(part) for part in parts))]
-        _add_borders(out, _border_terms(strips, conv.weight[:, :skip]))
-    return F.leaky_relu_(out, slope)
+        _add_borders(out[:, :, ring : ring + height, ring : ring + width], _border_terms(strips, conv.weight[:, :skip]))
+    out = F.leaky_relu_(out, slope)
+    return _replicate_ring(out) if padded_output else out
+
+
+def _replicate_ring(x: Tensor) -> Tensor:
+    """Overwrite x's outermost rows and columns with copies of their inner neighbours, in place: x's interior,
+    replicate-padded by one pixel (the columns first, then the rows, which carry the corners)."""
+    x[:, :, 1:-1, :1] = x[:, :, 1:-1, 1:2]
+    x[:, :, 1:-1, -1:] = x[:, :, 1:-1, -2:-1]
+    x[:, :, :1] = x[:, :, 1:2]
+    x[:, :, -1:] = x[:, :, -2:-1]
+    return x
+
+
+def conv_padded_leaky_relu(padded: Tensor, conv: nn.Conv2d, activation: nn.LeakyReLU) -> Tensor:
+    """``activation(conv(x))`` for a 3x3 ``conv`` whose padding is already in ``padded`` (x padded by one pixel)."""
+    if _fused_activation_available(padded):
+        return torch.ops.mkldnn._convolution_pointwise(padded, conv.weight, conv.bias, [0, 0], [1, 1], [1, 1], 1,
+                                                       "leaky_relu", [activation.negative_slope], "")
+    return activation(F.conv2d(padded, conv.weight, conv.bias))
 
 
 # Up to this many elements, a replicate-padded copy of a convolution's input costs less than the border corrections'
@@ -267,6 +295,8 @@ class ConvBlock(FastPathMixin, nn.Module):
 
     def forward_upsampled(self, parts: list[Tensor], low: Tensor) -> Tensor:
         """``forward(cat(parts + [up]))`` with ``up`` the nearest x2 up-sampling of ``low`` cropped to the parts'
-        size, for inference: the first convolution through :func:`conv_upsampled_leaky_relu`."""
+        size, for inference: the first convolution through :func:`conv_upsampled_leaky_relu`, which hands the second
+        its input already padded."""
         conv1, act1, conv2, act2 = self.body
-        return self._conv_act(conv2, conv_upsampled_leaky_relu(parts, low, conv1, act1.negative_slope), act2)
+        padded = conv_upsampled_leaky_relu(parts, low, conv1, act1.negative_slope, padded_output=True)
+        return conv_padded_leaky_relu(padded, conv2, act2)
