@@ -12,6 +12,7 @@ from torch import nn
 import semfuse.layers.conv as conv_module
 from semfuse.layers.attention import EfficientSelfAttention
 from semfuse.layers.conv import (
+    cat_upsampled,
     conv3x3_replicate,
     conv_padded_leaky_relu,
     conv_upsampled_leaky_relu,
@@ -73,6 +74,18 @@ def test_upsampling_backward_sums_the_copies(size):
     reference = torch.autograd.grad(upsample2x_to(low, height, width), low, grad)[0]
     torch.testing.assert_close(fast, reference, rtol=1e-12, atol=1e-12)
     assert torch.equal(upsample2x_to(low, height, width, fast=True), upsample2x_to(low, height, width))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 4), (8, 8), (7, 9)])
+def test_concatenation_with_upsampling_in_one_tensor(size):
+    height, width = size
+    parts = [torch.randn(2, channels, height, width) for channels in (3, 5)]
+    low = torch.randn(2, 4, (height + 1) // 2, (width + 1) // 2).contiguous(memory_format=torch.channels_last)
+    expected = torch.cat(parts + [upsample2x_to(low, height, width)], dim=1)
+    joined = cat_upsampled(parts, low)
+    assert torch.equal(joined, expected)
+    assert joined.is_contiguous(memory_format=torch.channels_last)
+
 
 
 def test_upsampling_kernel_is_the_kernel_on_the_upsampled_image():

@@ -112,6 +112,30 @@ def upsample2x_to(x: Tensor, height: int, width: int, fast: bool = False) -> Ten
     return F.interpolate(x, scale_factor=2.0, mode="nearest")[..., :height, :width]
 
 
+def cat_upsampled(parts: list[Tensor], low: Tensor) -> Tensor:
+    """``torch.cat(parts + [upsample2x_to(low, H, W)], dim=1)`` written straight into one channels-last tensor.
+
+    The up-sampled copy is never made: each of the four phases of the x2 grid (even/odd rows and columns) is one
+    strided copy from ``low``. No autograd (used when no gradient is recorded).
+    """
+    batch, _, height, width = parts[0].shape
+    channels = sum(part.shape[1] for part in parts) + low.shape[1]
+    out = torch.empty((batch, channels, height, width), dtype=low.dtype, device=low.device,
+                      memory_format=torch.channels_last)
+    start = 0
+    for part in parts:
+        out[:, start : start + part.shape[1]].copy_(part)
+        start += part.shape[1]
+    up = out[:, start:]
+    half_height, half_width = height // 2, width // 2  # odd rows and columns
+    up[:, :, 0::2, 0::2].copy_(low[:, :, : (height + 1) // 2, : (width + 1) // 2])
+    up[:, :, 0::2, 1::2].copy_(low[:, :, : (height + 1) // 2, :half_width])
+    up[:, :, 1::2, 0::2].copy_(low[:, :, :half_height, : (width + 1) // 2])
+    up[:, :, 1::2, 1::2].copy_(low[:, :, :half_height, :half_width])
+    return out
+
+
+
 # How a 3x3 kernel's rows (or columns) w0, w1, w2 fall on a source row i of a nearest x2 up-sampling: the up-sampled
 # rows 2i and 2i + 1 are both source row i, so output row 2i - 1 sees it through w2, row 2i through w1 + w2, row 2i + 1
 # through w0 + w1 and row 2i + 2 through w0.
@@ -295,8 +319,12 @@ class ConvBlock(FastPathMixin, nn.Module):
 
     def forward_upsampled(self, parts: list[Tensor], low: Tensor) -> Tensor:
         """``forward(cat(parts + [up]))`` with ``up`` the nearest x2 up-sampling of ``low`` cropped to the parts'
-        size, for inference: the first convolution through :func:`conv_upsampled_leaky_relu`, which hands the second
-        its input already padded."""
+        size, for inference. In float32 on the CPU, the first convolution runs through
+        :func:`conv_upsampled_leaky_relu`, which hands the second its input already padded; elsewhere (bf16
+        autocast, where the convolutions run on AMX and oneDNN's transposed convolution does not), the
+        concatenation is built by :func:`cat_upsampled`."""
         conv1, act1, conv2, act2 = self.body
+        if not _fused_activation_available(low):  # bf16 autocast: its convolutions are fast, its deconvolution not
+            return self(cat_upsampled(parts, low))
         padded = conv_upsampled_leaky_relu(parts, low, conv1, act1.negative_slope, padded_output=True)
         return conv_padded_leaky_relu(padded, conv2, act2)

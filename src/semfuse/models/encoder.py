@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from semfuse.layers.conv import DenseBlock, FastPathMixin
+from semfuse.layers.conv import DenseBlock, FastPathMixin, _fused_activation_available
 
 
 class Encoder(FastPathMixin, nn.Module):
@@ -26,7 +26,7 @@ class Encoder(FastPathMixin, nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         features = []
-        if self.fast_path and x.shape[1] == 1 and not torch.is_grad_enabled():
+        if self.fast_path and x.shape[1] == 1 and _fused_activation_available(x):  # float32 CPU inference
             x = self._stem_broadcast(x)
         else:
             x = self.stem(x)
