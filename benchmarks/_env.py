@@ -11,6 +11,11 @@ from pathlib import Path
 
 import numpy
 import torch
+from torch.utils.flop_counter import (
+    conv_flop_count,
+    flop_registry,
+    register_flop_formula,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,3 +88,25 @@ def write_report(path: Path, report: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}", file=sys.stderr)
+
+
+def count_onednn_convolutions() -> None:
+    """Teach ``FlopCounterMode`` the oneDNN convolutions the fast path calls directly (fused activation; in-place
+    sum), which it does not count by itself: 2 x the products of a convolution of that shape, as for aten's. Once
+    per process (the counter's registry is global)."""
+    mkldnn = torch.ops.mkldnn
+    if not hasattr(mkldnn, "_convolution_pointwise") or mkldnn._convolution_pointwise in flop_registry:
+        return
+
+    def shapes(args: tuple) -> tuple:  # (X, W, B, ...) or, for the .binary overloads, (X, other, W, ...)
+        binary = len(args) > 2 and isinstance(args[2], torch.Size) and len(args[2]) == 4
+        return (args[0], args[2]) if binary else (args[0], args[1])
+
+    @register_flop_formula(mkldnn._convolution_pointwise)
+    def fused(*args, out_shape=None, **kwargs) -> int:
+        return conv_flop_count(*shapes(args), out_shape)
+
+    if hasattr(mkldnn, "_convolution_pointwise_"):  # in place into ``other``: (other, X, W, ...)
+        @register_flop_formula(mkldnn._convolution_pointwise_)
+        def summed(other_shape, x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+            return conv_flop_count(x_shape, w_shape, out_shape)

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, flop_registry, register_flop_formula
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import environment, time_calls, write_report  # noqa: E402
+from _env import count_onednn_convolutions, environment, time_calls, write_report  # noqa: E402
 
 from semfuse.cli import physical_cores, reuse_freed_memory  # noqa: E402
 from semfuse.models.weights import load_fusion_net  # noqa: E402
@@ -102,33 +102,10 @@ def count_flops(net: torch.nn.Module, height: int, width: int) -> float:
     return counter.get_total_flops()
 
 
-def _count_onednn_convolutions() -> None:
-    """Teach ``FlopCounterMode`` the oneDNN convolutions the fast path calls directly (fused activation; in-place
-    sum), which it does not count by itself: 2 x the products of a convolution of that shape, as for aten's. Once
-    per process (the counter's registry is global)."""
-    mkldnn = torch.ops.mkldnn
-    if mkldnn._convolution_pointwise in flop_registry:
-        return
-
-    def shapes(args: tuple) -> tuple:  # (X, W, B, ...) or, for the .binary overloads, (X, other, W, ...)
-        binary = len(args) > 2 and isinstance(args[2], torch.Size) and len(args[2]) == 4
-        return (args[0], args[2]) if binary else (args[0], args[1])
-
-    if hasattr(mkldnn, "_convolution_pointwise"):
-        @register_flop_formula(mkldnn._convolution_pointwise)
-        def fused(*args, out_shape=None, **kwargs) -> int:
-            return conv_flop_count(*shapes(args), out_shape)
-
-    if hasattr(mkldnn, "_convolution_pointwise_"):  # in place into ``other``: (other, X, W, ...)
-        @register_flop_formula(mkldnn._convolution_pointwise_)
-        def summed(other_shape, x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
-            return conv_flop_count(x_shape, w_shape, out_shape)
-
-
 def count_executed_flops(fast: torch.nn.Module, height: int, width: int) -> float:
     """FLOPs the fast path itself executes: fewer than the reference path's, since its decoder convolves the
     up-sampled inputs at low resolution and its attention works from the tokens' Gram matrix."""
-    _count_onednn_convolutions()
+    count_onednn_convolutions()
     return count_flops(fast, height, width)
 
 
