@@ -135,7 +135,6 @@ def cat_upsampled(parts: list[Tensor], low: Tensor) -> Tensor:
     return out
 
 
-
 # How a 3x3 kernel's rows (or columns) w0, w1, w2 fall on a source row i of a nearest x2 up-sampling: the up-sampled
 # rows 2i and 2i + 1 are both source row i, so output row 2i - 1 sees it through w2, row 2i through w1 + w2, row 2i + 1
 # through w0 + w1 and row 2i + 2 through w0.
@@ -230,8 +229,8 @@ def _padding_is_cheaper(elements: int) -> bool:
 
 
 def _fused_activation_available(x: Tensor) -> bool:
-    """Whether oneDNN's convolution with a fused activation can run x: float32 on the CPU, no gradient recorded,
-    no autocast (the fused operator has no autocast rule), and this PyTorch build has the operator."""
+    """Whether oneDNN's convolutions with a fused activation or an in-place sum can run x: float32 on the CPU, no
+    gradient recorded, no autocast (the fused operators have no autocast rule), and this PyTorch build has them."""
     return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
             and not torch.is_autocast_enabled("cpu") and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
             and hasattr(torch.ops.mkldnn, "_convolution_pointwise_"))
