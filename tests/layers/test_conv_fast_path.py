@@ -87,7 +87,6 @@ def test_concatenation_with_upsampling_in_one_tensor(size):
     assert joined.is_contiguous(memory_format=torch.channels_last)
 
 
-
 def test_upsampling_kernel_is_the_kernel_on_the_upsampled_image():
     """The stride-2 transposed convolution of the padded image is the 3x3 convolution of its padded up-sampling."""
     torch.manual_seed(0)
@@ -167,9 +166,12 @@ def test_attention_gate_is_the_forward_in_other_terms(scale, channels_last):
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("kernel", [3, 1])
-def test_convolution_with_fused_activation_equals_the_unfused_form(size, kernel):
+@pytest.mark.parametrize("pad_copy", [True, False])
+def test_convolution_with_fused_activation_equals_the_unfused_form(size, kernel, pad_copy, monkeypatch):
+    """Both ways of replicate padding: a padded copy (small inputs) and border corrections (large ones)."""
     from semfuse.layers.conv import _fused_activation_available, conv_leaky_relu
 
+    monkeypatch.setattr(conv_module, "_PAD_COPY_LIMIT", 1 << 30 if pad_copy else 0)
     torch.manual_seed(0)
     padding = {"padding": 1, "padding_mode": "replicate"} if kernel == 3 else {}
     conv = nn.Conv2d(5, 6, kernel, **padding).to(memory_format=torch.channels_last)
