@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "less than one grey level (benchmarks/README.md)")
     parser.add_argument("--precision", choices=("fp32", "bf16"),
                         help="network methods that support it (semfuse): fp32 (default) or bf16, bfloat16 autocast, "
-                        "2-3x as fast on CUDA and on CPUs with AMX (slower on other CPUs), within about 2 grey levels "
+                        "1.5-3x as fast on CUDA and on CPUs with AMX (slower on other CPUs), within about 2 grey levels "
                         "of fp32 (benchmarks/README.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--skip-existing", action="store_true",

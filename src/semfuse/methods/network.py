@@ -23,7 +23,7 @@ def semfuse_network(weights: str | None = None, device: str | torch.device = "cp
     """``weights``: a bundled name (``warm-start``) or a ``.safetensors`` file; ``device``: where the network runs;
     ``tile``: fuse in tiles of this side (64-pixel halo) with the whole image's attention context, for images too
     large for memory (:mod:`semfuse.models.tiling`; differences from whole-image fusion in benchmarks/README.md);
-    None: whole images; ``precision``: ``fp32`` (default, the reference) or ``bf16`` (bfloat16 autocast: 2-3x as
+    None: whole images; ``precision``: ``fp32`` (default, the reference) or ``bf16`` (bfloat16 autocast: 1.5-3x as
     fast on CUDA and on CPUs with AMX, slower on other CPUs; differs from fp32 by up to about 2 grey levels of 255,
     measured in benchmarks/README.md). On the CPU the network runs on its channels-last fast path."""
     if precision not in PRECISIONS:
