@@ -90,6 +90,12 @@ class SemanticConfig:
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=6e-5))  # authors: AdamW 6e-5, poly
     head_lr_mult: float = 10.0  # learning-rate factor of SegFormer's decode head (authors: 10)
     reg_weight: float = 1e-3  # lambda of L_reg (authors: 0.001)
+    fusion_lr_mult: float = 1.0  # learning-rate factor of the fusion network (1 = the paper: the same rate as the
+    #                              segmenter's backbone); below 1 the fusion network moves more slowly, 0 freezes it
+    anchor_weight: float = 0.0  # mu of an L1 term |N_F - anchor_rule(ir, vis_Y)| kept during the joint phase (0 =
+    #                             the paper: nothing but L_sem and L_reg); holds the intensity range that L_reg,
+    #                             a correlation, does not see
+    anchor_rule: str = "max"  # the anchor's target: avg | max (as warm_start.rule)
     use_sem: bool = True  # False: "w/o L_sem" (the fusion net sees L_reg only; no segmenter is trained)
     use_reg: bool = True  # False: "w/o L_reg"
     correlation: str = "image"  # image: Pearson per image (default) | batch: one over the batch (authors' code)
@@ -178,6 +184,10 @@ class TrainConfig:
         if self.phase in ("semantic", "all"):
             if not semantic.use_sem and not semantic.use_reg:
                 raise SemfuseError("semantic.use_sem and semantic.use_reg are both false: nothing would be trained")
+            if semantic.fusion_lr_mult < 0 or semantic.anchor_weight < 0:
+                raise SemfuseError("semantic.fusion_lr_mult and semantic.anchor_weight must be >= 0")
+            if semantic.anchor_rule not in WARM_START_TARGETS:
+                raise SemfuseError(f"semantic.anchor_rule must be avg or max, not {semantic.anchor_rule!r}")
             if semantic.correlation not in CORRELATION_MODES:
                 raise SemfuseError(f"semantic.correlation must be image or batch, not {semantic.correlation!r}")
         if semantic.val_mode not in ("slide", "whole"):

@@ -42,6 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="network methods that support it (semfuse): fp32 (default) or bf16, bfloat16 autocast, "
                         "1.5-3x as fast on CUDA and on CPUs with AMX (slower on other CPUs), within about 2 grey levels "
                         "of fp32 (benchmarks/README.md)")
+    parser.add_argument("--stretch", action="store_true",
+                        help="min-max stretch each fused image to the full range, as the authors' test code does "
+                        "before saving (the paper does not say so); raises EN, SD, SF and AG without adding "
+                        "information, so it is off by default (docs/method.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--skip-existing", action="store_true",
                         help="keep pairs already fused in --out and fuse the rest (finishes an interrupted batch)")
@@ -128,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             raise SemfuseError(f"segmenter weights {segmenter} do not exist")
     fuse = _build_method(args)
     summary = fuse_pairs(fuse, pairs, out_dir, overwrite=args.overwrite, progress=not args.no_progress,
-                         skip_existing=args.skip_existing)
+                         skip_existing=args.skip_existing, stretch=args.stretch)
     if segmenter is not None:
         from semfuse.device import resolve_device
         from semfuse.segment import segment_images

@@ -44,7 +44,9 @@ class WarmStartPhase(nn.Module):
 class SemanticPhase(nn.Module):
     """Phase 2: ``forward(batch) -> {"loss", "sem", "reg"}``; ``sem`` and ``reg`` are logged even when left out.
 
-    With ``use_sem=False`` there is no segmenter: the fusion network learns from ``λ L_reg`` alone.
+    With ``use_sem=False`` there is no segmenter: the fusion network learns from ``λ L_reg`` alone. With
+    ``anchor_weight`` μ > 0 (not in the paper) the loss adds ``μ |N_F − anchor_rule(ir, vis_Y)|`` (logged as
+    ``anchor``), and ``fusion_lr_mult`` scales the fusion network's learning rate.
     """
 
     def __init__(self, fusion_net: nn.Module, segmenter: nn.Module | None, config: SemanticConfig,
@@ -67,6 +69,10 @@ class SemanticPhase(nn.Module):
         reg = correlation_regulariser(fused_y, batch["ir"], vis_y, config.correlation)
         losses = {"reg": reg.detach()}
         total = config.reg_weight * reg if config.use_reg else None
+        if config.anchor_weight > 0:
+            anchor = warm_start_loss(fused_y, batch["ir"], vis_y, config.anchor_rule)
+            losses["anchor"] = anchor.detach()
+            total = config.anchor_weight * anchor if total is None else total + config.anchor_weight * anchor
         if config.use_sem:
             sem = semantic_loss(self.segmenter(fused_rgb), batch["label"], config.excluded_classes,
                                 weight=self.class_weight)
@@ -76,7 +82,7 @@ class SemanticPhase(nn.Module):
         return losses
 
     def parameter_groups(self) -> list[dict]:
-        groups = [{"params": list(self.fusion_net.parameters()), "lr_mult": 1.0}]
+        groups = [{"params": list(self.fusion_net.parameters()), "lr_mult": self.config.fusion_lr_mult}]
         if self.segmenter is not None:
             groups += [
                 {"params": self.segmenter.backbone_parameters(), "lr_mult": 1.0},
