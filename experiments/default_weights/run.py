@@ -42,6 +42,16 @@ _spec.loader.exec_module(msrs_boxes)
 log, semfuse = msrs_boxes.log, msrs_boxes.semfuse
 
 
+def _logged(job):
+    """``job`` with a failed step logged instead of ending the whole driver (the other steps' results still count)."""
+    def run(item):
+        try:
+            job(item)
+        except SystemExit as error:
+            log(f"{item}: {error}")
+    return run
+
+
 def candidate_weights(out: Path, name: str) -> Path:
     return out / "train" / name / "fusion_net.safetensors"
 
@@ -75,10 +85,13 @@ def train(args, out: Path) -> None:
         finished = semfuse("train", "--config", f"configs/default_weights/{name}.yaml", "--no-progress", *resume,
                            *overrides, log_file=out / "logs" / f"train_{name}.log", threads=2, timeout=args.train_timeout)
         if not finished:
-            msrs_boxes.export_last_checkpoint(run_dir)
+            try:
+                msrs_boxes.export_last_checkpoint(run_dir)
+            except (OSError, RuntimeError, KeyError) as error:
+                log(f"{name}: no checkpoint to export ({error})")
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        list(pool.map(run, args.candidates))
+        list(pool.map(_logged(run), args.candidates))
     if os.environ.get("OUT"):
         bring_back = Path(os.environ["OUT"])
         for name in args.candidates:
@@ -106,7 +119,7 @@ def fuse(args, out: Path, data: Path, fused: Path, methods: tuple[str, ...], spl
                 threads=2)
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        list(pool.map(run, jobs))
+        list(pool.map(_logged(run), jobs))
 
 
 def protocol(args, out: Path) -> None:
@@ -136,7 +149,7 @@ def protocol(args, out: Path) -> None:
             break
         wave_started = time.time()
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            list(pool.map(run, [(name, seed) for name in args.methods]))
+            list(pool.map(_logged(run), [(name, seed) for name in args.methods]))
         wave_time = time.time() - wave_started
         log(f"seed {seed}: wave of {len(args.methods)} methods in {wave_time:.0f} s")
         merge_tables(out)

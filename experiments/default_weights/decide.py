@@ -1,0 +1,99 @@
+"""Apply the rule of README.md to the protocol's scores and the val fusion metrics; write the results.
+
+    python experiments/default_weights/decide.py [--runs runs/default_weights] [--out experiments/default_weights/results]
+
+Reads ``RUNS/segeval/scores.json`` (mean ± std over seeds per method) and ``RUNS/metrics/summary.csv`` (``semfuse
+evaluate`` on the full-resolution val pairs); writes ``decision.md`` / ``decision.json`` (every candidate, each
+condition, the outcome) and copies the tables it decided from.
+"""
+
+import argparse
+import csv
+import json
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+COMPARED = ("average", "max", "gff", "SeAFusion")  # condition 1: every rule-based method and SeAFusion
+QUALITY = ("SF", "AG", "MI", "VIF", "Qabf")  # condition 2
+CANDIDATES = ("max_st", "max_st_lr01", "max_st_anchor1", "max_st_anchor10", "ave_st_anchor1", "ave_st_lr01")
+
+
+def read_quality(summary: Path) -> dict[str, dict[str, float]]:
+    with summary.open() as handle:
+        return {row["method"]: {key: float(row[f"{key}_mean"]) for key in QUALITY} for row in csv.DictReader(handle)}
+
+
+def decide(scores: dict, quality: dict[str, dict[str, float]]) -> dict:
+    """Each candidate's conditions and the chosen default (None: no candidate qualifies)."""
+    methods = scores["methods"]
+    rows = {}
+    for name in CANDIDATES:
+        if name not in methods:
+            continue
+        mean, std = methods[name]["mean"]["mIoU"], methods[name]["std"]["mIoU"]
+        margins = {}
+        for other in COMPARED:
+            other_mean, other_std = methods[other]["mean"]["mIoU"], methods[other]["std"]["mIoU"]
+            margins[other] = {"difference": mean - other_mean, "needed": 2 * max(std, other_std),
+                              "ok": mean - other_mean > 2 * max(std, other_std)}
+        at_least_seafusion = [key for key in QUALITY if quality[name][key] >= quality["SeAFusion"][key]]
+        below_average = [key for key in QUALITY if quality[name][key] < quality["average"][key]]
+        rows[name] = {
+            "mIoU": {"mean": mean, "std": std},
+            "segmentation": {"margins": margins, "ok": all(margin["ok"] for margin in margins.values())},
+            "quality": {"values": quality[name], "at_least_seafusion": at_least_seafusion,
+                        "below_average": below_average,
+                        "ok": len(at_least_seafusion) >= 3 and not below_average},
+        }
+    qualified = [name for name, row in rows.items() if row["segmentation"]["ok"] and row["quality"]["ok"]]
+    chosen = max(qualified, key=lambda name: rows[name]["mIoU"]["mean"]) if qualified else None
+    return {"seeds": scores["seeds"], "candidates": rows, "qualified": qualified, "default": chosen}
+
+
+def to_markdown(decision: dict, quality: dict[str, dict[str, float]]) -> str:
+    lines = [f"Seeds: {', '.join(map(str, decision['seeds']))}. Condition 1: mIoU above each of "
+             f"{', '.join(COMPARED)} by more than 2 × the larger std; condition 2: at least SeAFusion on 3 of "
+             f"{', '.join(QUALITY)} and at least `average` on all five (full-resolution val).", "",
+             "| candidate | mIoU (%) | margin over average / max / gff / SeAFusion (needed) | 1 | "
+             + " | ".join(QUALITY) + " | ≥ SeAFusion | < average | 2 |",
+             "|---|---:|---|:-:|" + "---:|" * len(QUALITY) + "---|---|:-:|"]
+    for name, row in decision["candidates"].items():
+        margins = " / ".join(f"{m['difference'] * 100:+.2f} ({m['needed'] * 100:.2f})"
+                             for m in row["segmentation"]["margins"].values())
+        values = " | ".join(f"{row['quality']['values'][key]:.3f}" for key in QUALITY)
+        lines.append(f"| {name} | {row['mIoU']['mean'] * 100:.2f} ± {row['mIoU']['std'] * 100:.2f} | {margins} | "
+                     f"{'yes' if row['segmentation']['ok'] else 'no'} | {values} | "
+                     f"{', '.join(row['quality']['at_least_seafusion']) or '–'} | "
+                     f"{', '.join(row['quality']['below_average']) or '–'} | {'yes' if row['quality']['ok'] else 'no'} |")
+    for reference in ("SeAFusion", "average"):
+        values = " | ".join(f"{quality[reference][key]:.3f}" for key in QUALITY)
+        lines.append(f"| *{reference}* | | | | {values} | | | |")
+    outcome = (f"**Decision: `{decision['default']}` becomes the default** (qualified: "
+               f"{', '.join(decision['qualified'])})." if decision["default"] else
+               "**Decision: no candidate qualifies; the default stays `warm-start`.**")
+    return "\n".join(lines + ["", outcome, ""])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "default_weights")
+    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "default_weights" / "results")
+    args = parser.parse_args()
+    scores = json.loads((args.runs / "segeval" / "scores.json").read_text())
+    quality = read_quality(args.runs / "metrics" / "summary.csv")
+    decision = decide(scores, quality)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "decision.json").write_text(json.dumps(decision, indent=2) + "\n")
+    (args.out / "decision.md").write_text(to_markdown(decision, quality))
+    for source, target in ((args.runs / "segeval" / "table.md", "protocol_table.md"),
+                           (args.runs / "segeval" / "table.csv", "protocol_table.csv"),
+                           (args.runs / "segeval" / "scores.json", "protocol_scores.json"),
+                           (args.runs / "metrics" / "summary.csv", "fusion_metrics_val.csv"),
+                           (args.runs / "metrics" / "summary.md", "fusion_metrics_val.md")):
+        shutil.copyfile(source, args.out / target)
+    print(to_markdown(decision, quality))
+
+
+if __name__ == "__main__":
+    main()
