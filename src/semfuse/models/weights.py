@@ -40,6 +40,7 @@ NETWORKS: dict[str, NetworkKind] = {
 }
 BUNDLED_WEIGHTS = {  # name -> file in semfuse/weights
     "warm-start": "warm_start_avg.safetensors",
+    "warm-start-max": "warm_start_max.safetensors",  # the "Max" warm start (Table II's Max-ST starts from it)
     "semantic-msrs-boxes": "semantic_msrs_boxes.safetensors",  # its segmenter: semantic_msrs_boxes_segmenter
     "densefuse": "densefuse.safetensors",
 }
