@@ -75,6 +75,45 @@ def to_markdown(decision: dict, quality: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines + ["", outcome, ""])
 
 
+LABELS = {"infrared": "infrared only", "visible": "visible only", "SeAFusion": "SeAFusion (published results)",
+          "semfuse-warm-start": "semfuse `warm-start` (default)", "semfuse-semantic": "semfuse `semantic-msrs-boxes`"}
+SHOWN = {"SD": 1, "SF": 2, "AG": 2, "MI": 2, "VIF": 3, "Qabf": 3}  # metric: decimals shown
+
+
+def results_table(scores: dict, summary: Path) -> str:
+    """One row a method: person / car IoU and mIoU (mean ± std over seeds), and the val fusion metrics."""
+    with summary.open() as handle:
+        metrics = {row["method"]: row for row in csv.DictReader(handle)}
+    lines = ["| method | Person IoU | Car IoU | mIoU | " + " | ".join(f"{key} ↑" for key in SHOWN) + " |",
+             "|---|---:|---:|---:|" + "---:|" * len(SHOWN)]
+    for name, result in scores["methods"].items():
+        mean, std = result["mean"], result["std"]
+        cells = [f"{mean['IoU'][cls] * 100:.2f} ± {std['IoU'][cls] * 100:.2f}" for cls in ("person", "car")]
+        cells.append(f"{mean['mIoU'] * 100:.2f} ± {std['mIoU'] * 100:.2f}")
+        row = metrics.get(name)
+        cells += [f"{float(row[f'{key}_mean']):.{digits}f}" if row else "–" for key, digits in SHOWN.items()]
+        label = LABELS.get(name, f"candidate `{name}`" if name in CANDIDATES else name)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def stretch_table(summary: Path) -> str:
+    """Each method's fusion metrics as written and min–max stretched per image (``fuse --stretch``)."""
+    with summary.open() as handle:
+        metrics = {row["method"]: row for row in csv.DictReader(handle)}
+    keys = ("EN", *SHOWN)
+    lines = ["| method | " + " | ".join(f"{key} plain → stretched" for key in keys) + " |",
+             "|---|" + "---:|" * len(keys)]
+    for name, row in metrics.items():
+        stretched = metrics.get(f"{name}+stretch")
+        if stretched is None:
+            continue
+        cells = [f"{float(row[f'{key}_mean']):.{SHOWN.get(key, 2)}f} → {float(stretched[f'{key}_mean']):.{SHOWN.get(key, 2)}f}"
+                 for key in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "default_weights")
@@ -86,6 +125,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "decision.json").write_text(json.dumps(decision, indent=2) + "\n")
     (args.out / "decision.md").write_text(to_markdown(decision, quality))
+    (args.out / "table.md").write_text(results_table(scores, args.runs / "metrics" / "summary.csv"))
+    (args.out / "stretch.md").write_text(stretch_table(args.runs / "metrics" / "summary.csv"))
     for source, target in ((args.runs / "segeval" / "table.md", "protocol_table.md"),
                            (args.runs / "segeval" / "table.csv", "protocol_table.csv"),
                            (args.runs / "segeval" / "scores.json", "protocol_scores.json"),
