@@ -141,19 +141,11 @@ def protocol(args, out: Path) -> None:
                 str(out / "segeval" / name / f"seed{seed}"), "--no-progress", "--overwrite", *overrides,
                 log_file=out / "logs" / f"segeval_{name}_seed{seed}.log", threads=1)
 
-    wave_time = 0.0
-    for seed in args.seeds:
-        left = args.deadline - (time.time() - started) if args.deadline else None
-        if left is not None and wave_time and left < 1.1 * wave_time:
-            log(f"seed {seed} left out: {left:.0f} s left, a wave takes {wave_time:.0f} s")
-            break
-        wave_started = time.time()
-        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            list(pool.map(_logged(run), [(name, seed) for name in args.methods]))
-        wave_time = time.time() - wave_started
-        log(f"seed {seed}: wave of {len(args.methods)} methods in {wave_time:.0f} s")
-        merge_tables(out)
+    def after_wave() -> None:
+        msrs_boxes.merge_tables(out, TABLE_METHODS)
         bring_back_protocol(out)
+
+    msrs_boxes.seed_waves(args.seeds, args.methods, _logged(run), args.parallel, args.deadline, started, after_wave)
     bring_back_protocol(out, args.segmenters)
 
 
@@ -182,31 +174,6 @@ def _table_scores(out: Path) -> dict:
 def _text_only(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
     """Folders, tables, scores, configs and logs; no checkpoints or images."""
     return info if info.isdir() or info.name.endswith((".json", ".jsonl", ".md", ".csv", ".yaml")) else None
-
-
-def merge_tables(out: Path) -> None:
-    """One proxy Table I (mean ± std over seeds) from the per-method, per-seed protocol runs."""
-    from semfuse.evaluation.segmentation import MethodResult, load_results, write_tables
-
-    merged, classes, split, seeds = {}, None, None, set()
-    for name in TABLE_METHODS:
-        combined = None
-        for scores in sorted((out / "segeval" / name).glob("seed*/scores.json")):
-            classes, split, results = load_results(scores)
-            result = results[name]
-            seeds |= set(result.seeds)
-            if combined is None:
-                combined = MethodResult(dict(result.seeds), result.train_images, result.test_images,
-                                        list(result.problems))
-            else:
-                combined.seeds.update(result.seeds)
-        if combined is None:
-            log(f"no protocol result for {name}")
-        else:
-            merged[name] = combined
-    if merged:
-        write_tables(merged, classes, split, sorted(seeds), out / "segeval", overwrite=True)
-        log((out / "segeval" / "table.md").read_text())
 
 
 def metrics(args, out: Path) -> None:

@@ -171,24 +171,33 @@ def protocol(args, out: Path, folders: dict[str, Path], started: float) -> None:
                 str(out / "segeval" / name / f"seed{seed}"), "--no-progress", *overrides,
                 log_file=out / "logs" / f"segeval_{name}_seed{seed}.log", threads=1)
 
+    seed_waves(args.seeds, TABLE_METHODS, run, args.parallel, args.deadline, started)
+
+
+def seed_waves(seeds, methods, run, parallel: int, deadline: float | None, started: float, after_wave=None) -> None:
+    """``run((method, seed))`` for every method, one wave of ``parallel`` at a time per seed; a wave starts only if
+    it can end ``deadline`` seconds after ``started`` (judged by the previous wave); ``after_wave()`` after each."""
     wave_time = 0.0
-    for seed in args.seeds:
-        left = args.deadline - (time.time() - started) if args.deadline else None
+    for seed in seeds:
+        left = deadline - (time.time() - started) if deadline else None
         if left is not None and wave_time and left < 1.1 * wave_time:
             log(f"seed {seed} left out: {left:.0f} s left, a wave takes {wave_time:.0f} s")
             break
         wave_started = time.time()
-        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            list(pool.map(run, [(name, seed) for name in TABLE_METHODS]))
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            list(pool.map(run, [(name, seed) for name in methods]))
         wave_time = time.time() - wave_started
+        log(f"seed {seed}: wave of {len(methods)} methods in {wave_time:.0f} s")
+        if after_wave is not None:
+            after_wave()
 
 
-def merge_tables(out: Path) -> None:
-    """One proxy Table I from the per-method, per-seed protocol runs."""
+def merge_tables(out: Path, methods: tuple[str, ...] = TABLE_METHODS) -> None:
+    """One proxy Table I (mean ± std over seeds) from the per-method, per-seed protocol runs."""
     from semfuse.evaluation.segmentation import MethodResult, load_results, write_tables
 
     merged, classes, split, seeds = {}, None, None, set()
-    for name in TABLE_METHODS:
+    for name in methods:
         runs = sorted((out / "segeval" / name).glob("seed*/scores.json"))
         if not runs:
             log(f"no protocol result for {name}")
