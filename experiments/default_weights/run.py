@@ -30,16 +30,23 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HALF = REPO / "runs" / "data" / "msrs_boxes_half"
-CANDIDATES = ("max_st", "max_st_lr01", "max_st_anchor1", "max_st_anchor10", "ave_st_anchor1", "ave_st_lr01")
+
+
+def _script(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+msrs_boxes = _script(REPO / "experiments" / "msrs_boxes" / "run.py")
+CANDIDATES = _script(Path(__file__).with_name("decide.py")).CANDIDATES  # the candidates have one list
+log, semfuse = msrs_boxes.log, msrs_boxes.semfuse
+
 RULES = ("average", "max", "gff")
 BUNDLED = {"semfuse-warm-start": "warm-start", "semfuse-semantic": "semantic-msrs-boxes"}
 SOURCES = ("infrared", "visible", "SeAFusion")
 TABLE_METHODS = ("infrared", "visible", *RULES, "SeAFusion", *BUNDLED, *CANDIDATES)
-
-_spec = importlib.util.spec_from_file_location("msrs_boxes_run", REPO / "experiments" / "msrs_boxes" / "run.py")
-msrs_boxes = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(msrs_boxes)
-log, semfuse = msrs_boxes.log, msrs_boxes.semfuse
 
 
 def _logged(job):
@@ -85,13 +92,16 @@ def train(args, out: Path) -> None:
         finished = semfuse("train", "--config", f"configs/default_weights/{name}.yaml", "--no-progress", *resume,
                            *overrides, log_file=out / "logs" / f"train_{name}.log", threads=2, timeout=args.train_timeout)
         if not finished:
-            try:
-                msrs_boxes.export_last_checkpoint(run_dir)
-            except (OSError, RuntimeError, KeyError) as error:
-                log(f"{name}: no checkpoint to export ({error})")
+            stopped.append(name)
 
+    stopped: list[str] = []
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
         list(pool.map(_logged(run), args.candidates))
+    for name in stopped:  # one after another: importing transformers from several threads at once fails
+        try:
+            msrs_boxes.export_last_checkpoint(out / "train" / name)
+        except (OSError, RuntimeError, KeyError) as error:
+            log(f"{name}: no checkpoint to export ({error})")
     if os.environ.get("OUT"):
         bring_back = Path(os.environ["OUT"])
         for name in args.candidates:
@@ -183,14 +193,7 @@ def metrics(args, out: Path) -> None:
     networks = tuple(name for name in TABLE_METHODS if name not in SOURCES)
     fuse(args, out, data, fused, networks, ("val",))
     fuse(args, out, data, out / "val_full_stretch", networks, ("val",), stretch=True)
-    msrs_boxes.source_folders(argparse.Namespace(data=data), fused)
-    for name in ("infrared", "visible"):  # val only: the sources' train images are not needed here
-        for path in (fused / name).iterdir():
-            if not (data / "val" / "ir" / path.name).exists():
-                path.unlink()
-    for path in (fused / "SeAFusion").iterdir():
-        if not (data / "val" / "ir" / path.name).exists():
-            path.unlink()
+    msrs_boxes.source_folders(argparse.Namespace(data=data), fused, ("val",))
     folders = {name: fused / name for name in TABLE_METHODS if name not in ("infrared", "visible")}
     folders |= {f"{name}+stretch": out / "val_full_stretch" / name for name in networks}
     semfuse("evaluate", "--ir", str(data / "val" / "ir"), "--vis", str(data / "val" / "vi"),

@@ -131,8 +131,9 @@ def fuse_all(args, out: Path, semantic_weights: Path) -> dict[str, Path]:
     return {name: fused / name for name in NETWORK_METHODS + CLASSICAL_METHODS}
 
 
-def source_folders(args, fused: Path) -> dict[str, Path]:
-    """SeAFusion (published luminance + visible chroma), and the infrared / visible images as 'fused' images."""
+def source_folders(args, fused: Path, splits: tuple[str, ...] = ("train", "val")) -> dict[str, Path]:
+    """SeAFusion (published luminance + visible chroma), and the infrared / visible images as 'fused' images, of the
+    pairs of ``splits``."""
     import numpy as np
     import torch
 
@@ -141,7 +142,7 @@ def source_folders(args, fused: Path) -> dict[str, Path]:
 
     for name in ("SeAFusion", "infrared", "visible"):
         (fused / name).mkdir(parents=True, exist_ok=True)
-    for split in ("train", "val"):
+    for split in splits:
         for stem, (ir, vis) in split_pairs(args.data, split).items():
             for name, source in (("infrared", ir), ("visible", vis)):
                 target = fused / name / f"{stem}.png"
