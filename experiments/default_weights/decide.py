@@ -19,9 +19,14 @@ QUALITY = ("SF", "AG", "MI", "VIF", "Qabf")  # condition 2
 CANDIDATES = ("max_st", "max_st_lr01", "max_st_anchor1", "max_st_anchor10", "ave_st_anchor1", "ave_st_lr01")
 
 
-def read_quality(summary: Path) -> dict[str, dict[str, float]]:
+def read_summary(summary: Path) -> dict[str, dict[str, str]]:
+    """``semfuse evaluate``'s summary.csv: one row per method, by method name."""
     with summary.open() as handle:
-        return {row["method"]: {key: float(row[f"{key}_mean"]) for key in QUALITY} for row in csv.DictReader(handle)}
+        return {row["method"]: row for row in csv.DictReader(handle)}
+
+
+def read_quality(summary: Path) -> dict[str, dict[str, float]]:
+    return {name: {key: float(row[f"{key}_mean"]) for key in QUALITY} for name, row in read_summary(summary).items()}
 
 
 def decide(scores: dict, quality: dict[str, dict[str, float]]) -> dict:
@@ -82,8 +87,7 @@ SHOWN = {"SD": 1, "SF": 2, "AG": 2, "MI": 2, "VIF": 3, "Qabf": 3}  # metric: dec
 
 def results_table(scores: dict, summary: Path) -> str:
     """One row a method: person / car IoU and mIoU (mean ± std over seeds), and the val fusion metrics."""
-    with summary.open() as handle:
-        metrics = {row["method"]: row for row in csv.DictReader(handle)}
+    metrics = read_summary(summary)
     lines = ["| method | Person IoU | Car IoU | mIoU | " + " | ".join(f"{key} ↑" for key in SHOWN) + " |",
              "|---|---:|---:|---:|" + "---:|" * len(SHOWN)]
     for name, result in scores["methods"].items():
@@ -99,8 +103,7 @@ def results_table(scores: dict, summary: Path) -> str:
 
 def stretch_table(summary: Path) -> str:
     """Each method's fusion metrics as written and min–max stretched per image (``fuse --stretch``)."""
-    with summary.open() as handle:
-        metrics = {row["method"]: row for row in csv.DictReader(handle)}
+    metrics = read_summary(summary)
     keys = ("EN", *SHOWN)
     lines = ["| method | " + " | ".join(f"{key} plain → stretched" for key in keys) + " |",
              "|---|" + "---:|" * len(keys)]
