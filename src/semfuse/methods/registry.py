@@ -96,6 +96,7 @@ def get_method(
         SemfuseError: for weights given to a method without weights, or a device that is not available.
 
     Example:
+        >>> from semfuse.methods import get_method  # the package registers every method
         >>> fuse = get_method("average", device="cpu")
         >>> fuse(torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)).flatten().tolist()
         [0.5, 0.5, 0.5, 0.5]
