@@ -51,6 +51,11 @@ def test_bundled_weights_are_declared_with_their_network_methods_and_segmenter(n
         assert segmenter_for(bundled.path) == bundled.segmenter_path  # the installed file, given as a path
 
 
+def test_each_network_kinds_default_is_bundled_weights_of_that_kind():
+    for kind, network in NETWORKS.items():
+        assert network.default_weights in names.bundled_weights_for(kind), kind
+
+
 def test_network_methods_are_those_with_bundled_weights():
     networks = {info.name for info in METHODS.values() if info.takes_weights}
     assert set(names.methods_with_bundled_weights()) == networks
