@@ -71,3 +71,12 @@ def test_a_training_runs_segmenter_is_the_one_beside_its_weights(tmp_path):
     assert segmenter_for(weights) == tmp_path / "segmenter.safetensors"
     with pytest.raises(SemfuseError, match="no segmenter belongs to the weights warm_start_avg.safetensors"):
         segmenter_for(None)
+
+
+def test_semfuse_methods_lists_each_network_methods_bundled_weights(capsys):
+    from semfuse.cli import main
+
+    assert main(["methods"]) == 0
+    listing = capsys.readouterr().out
+    assert "bundled weights: warm-start, warm-start-max, semantic-msrs-boxes" in listing
+    assert listing.count("bundled weights: densefuse") == 2
