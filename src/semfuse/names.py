@@ -22,7 +22,9 @@ from pathlib import Path
 
 from semfuse.registry import Registry
 
+# fusion methods, sorted as `semfuse methods` lists them
 METHODS = ("average", "densefuse-add", "densefuse-l1", "dwt", "gff", "laplacian", "max", "mst-sr", "semfuse")
+# the default metric panel, in the order of the field's tables
 METRIC_PANEL = ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "Nabf", "SSIM", "MS-SSIM", "CC", "PSNR", "MSE")
 METRICS_ON_REQUEST = ("FMI_pixel", "FMI_dct")  # left out of the default panel: seconds per image
 ATTENTION_KINDS = ("efficient", "official", "none", "channel", "spatial")
