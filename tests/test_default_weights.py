@@ -27,9 +27,9 @@ def test_the_default_name_resolves_to_bundled_fusion_weights():
 
 
 def test_every_bundled_name_resolves_and_has_a_card():
-    for name, file in BUNDLED_WEIGHTS.items():
+    for name, bundled in BUNDLED_WEIGHTS.items():
         assert resolve_weights(name).is_file(), name
-        assert (WEIGHTS / file).with_suffix(".md").is_file(), f"{name} has no card"
+        assert (WEIGHTS / bundled.file).with_suffix(".md").is_file(), f"{name} has no card"
 
 
 def test_the_committed_decision_is_the_rule_applied_to_the_committed_results():

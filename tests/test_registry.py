@@ -24,6 +24,9 @@ def test_unknown_name_is_one_line_listing_the_names():
     assert str(raised.value) == "unknown attention kind 'c'; choose one of: a, b"
     assert isinstance(raised.value, SemfuseError) and isinstance(raised.value, KeyError)
     assert isinstance(raised.value, ValueError)
+    with pytest.raises(UnknownNameError, match="unknown attention kind 'c'; choose one of: a, b"):
+        kinds.check("c")
+    kinds.check("a")
 
 
 def test_a_name_registers_once():

@@ -15,9 +15,7 @@ import yaml
 
 from semfuse.errors import SemfuseError
 from semfuse.models.fusion_net import FusionNetConfig
-
-
-PHASES = ("warm-start", "semantic", "all", "densefuse")
+from semfuse.names import PHASES
 
 
 @dataclass

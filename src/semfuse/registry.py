@@ -60,9 +60,13 @@ class Registry(Generic[T]):
         return lambda item: self.register(name, item)
 
     def __getitem__(self, name: str) -> T:
+        self.check(name)
+        return self._items[name]
+
+    def check(self, name: str) -> None:
+        """Raise :class:`UnknownNameError` unless ``name`` is registered (for validating a name before use)."""
         if name not in self._items:
             raise UnknownNameError(self.unknown_message(name))
-        return self._items[name]
 
     def unknown_message(self, name: str) -> str:
         """The one-line message for a name that is not registered."""

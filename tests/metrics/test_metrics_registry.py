@@ -8,7 +8,6 @@ from semfuse.errors import SemfuseError
 from semfuse.metrics import (
     FUSION_METRICS,
     PANEL,
-    UnknownMetricError,
     entropy,
     evaluate_triplet,
     ms_ssim,
@@ -16,6 +15,7 @@ from semfuse.metrics import (
     structural_similarity,
     visual_information_fidelity,
 )
+from semfuse.registry import UnknownNameError
 
 TABLE_ORDER = ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "Nabf", "SSIM", "MS-SSIM", "CC", "PSNR", "MSE")
 
@@ -30,10 +30,10 @@ def test_registry_order_and_directions():
 
 
 def test_command_line_help_lists_the_registered_names():
-    from semfuse.commands.evaluate import EXTRA_METRIC_NAMES, METRIC_NAMES
+    from semfuse.names import METRIC_PANEL, METRICS_ON_REQUEST
 
-    assert tuple(METRIC_NAMES.split(", ")) == PANEL
-    assert (*PANEL, *EXTRA_METRIC_NAMES.split(", ")) == tuple(FUSION_METRICS)
+    assert METRIC_PANEL == PANEL
+    assert (*PANEL, *METRICS_ON_REQUEST) == tuple(FUSION_METRICS)
 
 
 def test_resolve_metric_names_is_lenient_about_case_and_underscores():
@@ -43,12 +43,12 @@ def test_resolve_metric_names_is_lenient_about_case_and_underscores():
 
 
 def test_an_unknown_metric_name_lists_the_valid_ones():
-    with pytest.raises(UnknownMetricError) as raised:
+    with pytest.raises(UnknownNameError) as raised:
         resolve_metric_names(["EN", "FOO"])
     assert isinstance(raised.value, SemfuseError)
     message = str(raised.value)
     assert "'FOO'" in message and "EN, SD, SF" in message and "\n" not in message
-    with pytest.raises(UnknownMetricError, match="no metric selected"):
+    with pytest.raises(UnknownNameError, match="no metric selected"):
         resolve_metric_names(" , ")
 
 

@@ -4,10 +4,9 @@ import argparse
 import logging
 from pathlib import Path
 
-logger = logging.getLogger("semfuse.evaluate")
+from semfuse.names import METRIC_PANEL, METRICS_ON_REQUEST
 
-METRIC_NAMES = "EN, SD, SF, AG, MI, SCD, VIF, Qabf, Nabf, SSIM, MS-SSIM, CC, PSNR, MSE"  # the default panel
-EXTRA_METRIC_NAMES = "FMI_pixel, FMI_dct"  # on request only: seconds per image
+logger = logging.getLogger("semfuse.evaluate")
 
 
 def add_parser(subparsers) -> None:
@@ -39,8 +38,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--metrics",
         metavar="LIST",
-        help=f"comma-separated metrics from {METRIC_NAMES} (default: these, in this order) and the slower "
-        f"{EXTRA_METRIC_NAMES}",
+        help=f"comma-separated metrics from {', '.join(METRIC_PANEL)} (default: these, in this order) and the slower "
+        f"{', '.join(METRICS_ON_REQUEST)}",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

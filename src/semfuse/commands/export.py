@@ -4,6 +4,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from semfuse.names import bundled_weights_for
+
 logger = logging.getLogger("semfuse.export")
 
 
@@ -21,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format (default: onnx)")
     parser.add_argument("--out", type=Path, required=True, help="the file to write, e.g. semfuse.onnx")
-    parser.add_argument("--weights", help="network weights: a bundled name (warm-start) or a .safetensors file")
+    parser.add_argument("--weights", help="network weights: a bundled name "
+                        f"({', '.join(bundled_weights_for('fusion_net'))}) or a .safetensors file")
     parser.add_argument("--opset", type=int, default=17, help="ONNX operator set (default: 17)")
     parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime check on the bundled samples")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_check:
         return 0
     differences = check_onnx(path, net)
-    worst = max(differences, key=differences.get)
+    worst = max(differences, key=differences.__getitem__)
     logger.info("onnxruntime vs PyTorch on %d bundled pairs: max |difference| %.2e (%s)", len(differences),
                 differences[worst], worst)
     if differences[worst] > TOLERANCE:

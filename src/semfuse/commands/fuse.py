@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from semfuse.names import BUNDLED_WEIGHTS, METHODS, PRECISIONS, methods_with_bundled_weights
 
 if TYPE_CHECKING:
     from semfuse.methods.registry import FuseFn
@@ -30,18 +31,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--data", type=Path, help="dataset folder in the MSRS (ir/, vi/) or MFNet (images/) layout")
     source.add_argument("--split", help="split of --data: train, val or test (default: the folder itself / all)")
     parser.add_argument("--out", type=Path, required=True, help="output folder, or an image file for a single pair")
-    parser.add_argument("--method", default="semfuse", help="fusion method (see 'semfuse methods'; default: semfuse)")
-    parser.add_argument("--weights", help="weights of a network method (semfuse, densefuse-*): a bundled name "
-                        "(warm-start, densefuse) or a .safetensors file (default: the method's bundled weights)")
+    parser.add_argument("--method", default="semfuse", help=f"fusion method: {', '.join(METHODS)} (see 'semfuse "
+                        "methods'; default: semfuse)")
+    parser.add_argument("--weights", help=f"weights of a network method ({', '.join(methods_with_bundled_weights())}): "
+                        f"a bundled name ({', '.join(BUNDLED_WEIGHTS)}) or a .safetensors file (default: the method's "
+                        "bundled weights)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
     parser.add_argument("--tile", type=int, metavar="N",
-                        help="network methods that support it (semfuse): fuse in N x N tiles (64-pixel halo, whole-image attention context) "
-                        "to bound memory, e.g. --tile 1024 for 4K on the CPU; differs from whole-image fusion by far "
-                        "less than one grey level (benchmarks/README.md)")
-    parser.add_argument("--precision", choices=("fp32", "bf16"),
+                        help="network methods that support it (semfuse): fuse in N x N tiles (64-pixel halo, "
+                        "whole-image attention context) to bound memory, e.g. --tile 1024 for 4K on the CPU; differs "
+                        "from whole-image fusion by far less than one grey level (benchmarks/README.md)")
+    parser.add_argument("--precision", choices=PRECISIONS,
                         help="network methods that support it (semfuse): fp32 (default) or bf16, bfloat16 autocast, "
-                        "1.5-3x as fast on CUDA and on CPUs with AMX (slower on other CPUs), within about 2 grey levels "
-                        "of fp32 (benchmarks/README.md)")
+                        "1.5-3x as fast on CUDA and on CPUs with AMX (slower on other CPUs), within about 2 grey "
+                        "levels of fp32 (benchmarks/README.md)")
     parser.add_argument("--stretch", action="store_true",
                         help="min-max stretch each fused image to the full range, as the authors' test code does "
                         "before saving (the paper does not say so); raises EN, SD, SF and AG without adding "
@@ -82,11 +85,8 @@ def _build_method(args: argparse.Namespace) -> "FuseFn":
     tile = getattr(args, "tile", None)
     if tile is not None and tile < 8:
         raise SemfuseError("--tile needs N >= 8, e.g. --tile 1024")
-    try:
-        return get_method(args.method, weights=args.weights, device=resolve_device(args.device), tile=tile,
-                          precision=getattr(args, "precision", None))
-    except KeyError as error:
-        raise SemfuseError(error.args[0]) from None
+    return get_method(args.method, weights=args.weights, device=resolve_device(args.device), tile=tile,
+                      precision=getattr(args, "precision", None))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "methods",
         help="list the fusion methods 'semfuse fuse --method' accepts",
         description="List every registered fusion method with a one-line description, its paper, and whether it "
-        "takes --weights (a network; it runs on --device) or not (a classical method, computed on the CPU).",
+        "takes --weights (a network; it runs on --device, and the names of its bundled weights follow) or not (a "
+        "classical method, computed on the CPU).",
     )
     parser.set_defaults(run=run)
 
@@ -21,4 +22,6 @@ def run(args: argparse.Namespace) -> int:
     for info in methods:
         kind = "network, takes --weights and --device" if info.takes_weights else "classical, no weights, CPU"
         print(f"{info.name:<{width}}  {info.description}\n{'':<{width}}  [{kind}] [{info.reference}]")
+        if info.bundled_weights:
+            print(f"{'':<{width}}  bundled weights: {', '.join(info.bundled_weights)}")
     return 0

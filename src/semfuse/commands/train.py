@@ -4,6 +4,8 @@ import argparse
 import json
 from pathlib import Path
 
+from semfuse.names import ATTENTION_KINDS, PHASES, WARM_START_RULES
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -25,11 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. warm_start.iters=100")
     parser.add_argument("--config", type=Path, help="YAML config file (see configs/default.yaml)")
-    parser.add_argument("--phase", choices=["warm-start", "semantic", "all", "densefuse"],
+    parser.add_argument("--phase", choices=PHASES,
                         help="phase(s) to train, or the DenseFuse baseline (default: from the config)")
-    parser.add_argument("--rule", "--warm-start", dest="rule", choices=["avg", "max", "none"],
+    parser.add_argument("--rule", "--warm-start", dest="rule", choices=WARM_START_RULES,
                         help="warm-start target: avg (paper, 'Ave'), max ('Max') or none ('w/o WS')")
-    parser.add_argument("--attention", choices=["efficient", "official", "none", "channel", "spatial"],
+    parser.add_argument("--attention", choices=ATTENTION_KINDS,
                         help="fusion-block attention (none = 'w/o SLA', channel = 'CHA', spatial = 'SPA')")
     parser.add_argument("--no-reg", action="store_true", help="leave L_reg out of the semantic loss ('w/o L_reg')")
     parser.add_argument("--no-sem", action="store_true", help="leave L_sem out: no segmenter ('w/o L_sem')")

@@ -171,10 +171,7 @@ def fuse_for_protocol(method: str, data: ProtocolData, out_dir: Path, device: st
     from semfuse.methods import get_method
 
     folder = out_dir / "fused" / method
-    try:
-        fuse = get_method(method, device=device)
-    except KeyError as error:
-        raise SemfuseError(error.args[0]) from None
+    fuse = get_method(method, device=device)
     summary = fuse_pairs(fuse, data.train + data.test, folder, overwrite=overwrite, progress=progress)
     if summary.failed:
         raise SemfuseError(f"{len(summary.failed)} pair(s) could not be fused with {method}: {summary.failed[0]}")

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from semfuse.registry import Registry
+
 
 def _to_heads(tokens: Tensor, heads: int) -> Tensor:
     batch, count, channels = tokens.shape
@@ -193,17 +195,18 @@ class NoAttention(nn.Module):
         return x
 
 
-ATTENTION_KINDS: dict[str, Callable[..., nn.Module]] = {
-    "efficient": EfficientSelfAttention,
-    "official": OfficialSelfAttention,
-    "none": NoAttention,
-    "channel": SqueezeExcitation,
-    "spatial": SpatialAttention,
-}
+ATTENTION_KINDS = Registry[Callable[..., nn.Module]]("attention kind")
+ATTENTION_KINDS.register("efficient", EfficientSelfAttention)
+ATTENTION_KINDS.register("official", OfficialSelfAttention)
+ATTENTION_KINDS.register("none", NoAttention)
+ATTENTION_KINDS.register("channel", SqueezeExcitation)
+ATTENTION_KINDS.register("spatial", SpatialAttention)
 
 
 def get_attention(name: str, channels: int, heads: int) -> nn.Module:
-    """Build the attention module ``name`` (one of :data:`ATTENTION_KINDS`) for ``channels`` and ``heads``."""
-    if name not in ATTENTION_KINDS:
-        raise ValueError(f"unknown attention kind {name!r}; choose one of: {', '.join(ATTENTION_KINDS)}")
+    """Build the attention module ``name`` (one of :data:`ATTENTION_KINDS`) for ``channels`` and ``heads``.
+
+    Raises:
+        UnknownNameError: naming the kinds, for an unknown ``name``.
+    """
     return ATTENTION_KINDS[name](channels, heads)

@@ -6,6 +6,7 @@ from semfuse.methods import (  # noqa: F401  (importing a module registers its m
     network,
 )
 from semfuse.methods.registry import (
+    METHODS,
     FuseFn,
     MethodInfo,
     available_methods,
@@ -14,4 +15,4 @@ from semfuse.methods.registry import (
     register_method,
 )
 
-__all__ = ["FuseFn", "MethodInfo", "available_methods", "get_method", "method_info", "register_method"]
+__all__ = ["METHODS", "FuseFn", "MethodInfo", "available_methods", "get_method", "method_info", "register_method"]

@@ -8,8 +8,7 @@ from semfuse.errors import SemfuseError
 from semfuse.methods.registry import FuseFn, register_method
 from semfuse.models.tiling import fuse_tiled
 from semfuse.models.weights import load_fusion_net
-
-PRECISIONS = ("fp32", "bf16")
+from semfuse.names import PRECISIONS
 
 
 @register_method(

@@ -21,6 +21,8 @@ from torch import Tensor
 
 from semfuse.device import resolve_device
 from semfuse.errors import SemfuseError
+from semfuse.names import bundled_weights_of
+from semfuse.registry import Registry
 
 FuseFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -37,8 +39,13 @@ class MethodInfo:
     factory: Callable[..., FuseFn]
     takes_weights: bool = False
 
+    @property
+    def bundled_weights(self) -> tuple[str, ...]:
+        """The bundled weights this method runs (declared in :data:`semfuse.names.BUNDLED_WEIGHTS`)."""
+        return bundled_weights_of(self.name)
 
-_REGISTRY: dict[str, MethodInfo] = {}
+
+METHODS = Registry[MethodInfo]("fusion method", sort_names=True)
 
 
 def register_method(
@@ -51,9 +58,7 @@ def register_method(
     """
 
     def decorate(factory: Callable[..., FuseFn]) -> Callable[..., FuseFn]:
-        if name in _REGISTRY:
-            raise ValueError(f"fusion method {name!r} is registered twice")
-        _REGISTRY[name] = MethodInfo(name, description, reference, factory, takes_weights)
+        METHODS.register(name, MethodInfo(name, description, reference, factory, takes_weights))
         return factory
 
     return decorate
@@ -61,18 +66,16 @@ def register_method(
 
 def available_methods() -> list[MethodInfo]:
     """Every registered method, sorted by name."""
-    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+    return [METHODS[name] for name in METHODS.listed_names()]
 
 
 def method_info(name: str) -> MethodInfo:
     """The registered :class:`MethodInfo` of ``name``.
 
     Raises:
-        KeyError: naming the registered methods, if ``name`` is not one.
+        UnknownNameError: naming the registered methods, if ``name`` is not one.
     """
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown fusion method {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    return METHODS[name]
 
 
 def get_method(
@@ -89,10 +92,11 @@ def get_method(
         options: the method's own options (e.g. ``levels=3``); those that are None are dropped.
 
     Raises:
-        KeyError: for an unknown method.
+        UnknownNameError: for an unknown method (a :class:`SemfuseError`).
         SemfuseError: for weights given to a method without weights, or a device that is not available.
 
     Example:
+        >>> from semfuse.methods import get_method  # the package registers every method
         >>> fuse = get_method("average", device="cpu")
         >>> fuse(torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)).flatten().tolist()
         [0.5, 0.5, 0.5, 0.5]

@@ -2,10 +2,10 @@
 
 The default panel, in the order of the field's tables: EN, SD, SF, AG, MI, SCD, VIF, Qabf, Nabf, SSIM, MS-SSIM, CC,
 PSNR, MSE. FMI_pixel and FMI_dct are registered too but left out of the default panel: they take seconds per image.
-Every metric takes images on the 0-255 scale.
+Both lists are also in :mod:`semfuse.names` (for the command line, without torch). Every metric takes images on the
+0-255 scale.
 """
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from semfuse.errors import SemfuseError
 from semfuse.metrics.correlation import (
     correlation_coefficient,
     sum_of_correlations_of_differences,
@@ -34,10 +33,7 @@ from semfuse.metrics.statistics import (
 )
 from semfuse.metrics.structural import ms_ssim, ssim_and_ms_ssim, structural_similarity
 from semfuse.metrics.vif import visual_information_fidelity
-
-
-class UnknownMetricError(SemfuseError, ValueError):
-    """A metric name that is not in :data:`FUSION_METRICS`."""
+from semfuse.registry import Registry, UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -69,29 +65,28 @@ class FusionMetric:
         return self.function(fused, ir, vis) if self.uses_sources else self.function(fused)
 
 
-FUSION_METRICS: "OrderedDict[str, FusionMetric]" = OrderedDict(
-    (metric.name, metric)
-    for metric in (
-        FusionMetric("EN", entropy, True, False, "entropy of the grey levels, bits", grey_levels=True),
-        FusionMetric("SD", standard_deviation, True, False, "standard deviation (contrast)"),
-        FusionMetric("SF", spatial_frequency, True, False, "spatial frequency"),
-        FusionMetric("AG", average_gradient, True, False, "average gradient"),
-        FusionMetric(
-            "MI", mutual_information, True, True, "mutual information with both sources, bits", grey_levels=True
-        ),
-        FusionMetric("SCD", sum_of_correlations_of_differences, True, True, "sum of correlations of differences"),
-        FusionMetric("VIF", visual_information_fidelity, True, True, "visual information fidelity, sum over sources"),
-        FusionMetric("Qabf", qabf, True, True, "edge information transferred from the sources"),
-        FusionMetric("Nabf", nabf, False, True, "fusion artifacts (edges no source has)"),
-        FusionMetric("SSIM", structural_similarity, True, True, "Wang SSIM, sum over sources"),
-        FusionMetric("MS-SSIM", ms_ssim, True, True, "multi-scale MEF-SSIM against both sources"),
-        FusionMetric("CC", correlation_coefficient, True, True, "correlation coefficient, mean over sources"),
-        FusionMetric("PSNR", peak_signal_to_noise_ratio, True, True, "peak signal-to-noise ratio, dB"),
-        FusionMetric("MSE", mean_squared_error, False, True, "mean squared error on the 0-1 scale"),
-        FusionMetric("FMI_pixel", fmi_pixel, True, True, "feature mutual information of the pixels", False),
-        FusionMetric("FMI_dct", fmi_dct, True, True, "feature mutual information of the DCT coefficients", False),
-    )
-)
+FUSION_METRICS = Registry[FusionMetric]("metric")
+for _metric in (
+    FusionMetric("EN", entropy, True, False, "entropy of the grey levels, bits", grey_levels=True),
+    FusionMetric("SD", standard_deviation, True, False, "standard deviation (contrast)"),
+    FusionMetric("SF", spatial_frequency, True, False, "spatial frequency"),
+    FusionMetric("AG", average_gradient, True, False, "average gradient"),
+    FusionMetric(
+        "MI", mutual_information, True, True, "mutual information with both sources, bits", grey_levels=True
+    ),
+    FusionMetric("SCD", sum_of_correlations_of_differences, True, True, "sum of correlations of differences"),
+    FusionMetric("VIF", visual_information_fidelity, True, True, "visual information fidelity, sum over sources"),
+    FusionMetric("Qabf", qabf, True, True, "edge information transferred from the sources"),
+    FusionMetric("Nabf", nabf, False, True, "fusion artifacts (edges no source has)"),
+    FusionMetric("SSIM", structural_similarity, True, True, "Wang SSIM, sum over sources"),
+    FusionMetric("MS-SSIM", ms_ssim, True, True, "multi-scale MEF-SSIM against both sources"),
+    FusionMetric("CC", correlation_coefficient, True, True, "correlation coefficient, mean over sources"),
+    FusionMetric("PSNR", peak_signal_to_noise_ratio, True, True, "peak signal-to-noise ratio, dB"),
+    FusionMetric("MSE", mean_squared_error, False, True, "mean squared error on the 0-1 scale"),
+    FusionMetric("FMI_pixel", fmi_pixel, True, True, "feature mutual information of the pixels", False),
+    FusionMetric("FMI_dct", fmi_dct, True, True, "feature mutual information of the DCT coefficients", False),
+):
+    FUSION_METRICS.register(_metric.name, _metric)
 PANEL: tuple[str, ...] = tuple(name for name, metric in FUSION_METRICS.items() if metric.in_panel)
 # Metrics that share their heavy intermediate results: when all of a group are asked for, one call computes them
 # together (the values are those of the metrics' own functions, up to rounding).
@@ -113,7 +108,7 @@ def resolve_metric_names(names: str | Iterable[str] | None = None) -> tuple[str,
     entries and repeats are dropped.
 
     Raises:
-        UnknownMetricError: for a name that is not registered, or an empty selection.
+        UnknownNameError: for a name that is not registered, or an empty selection.
 
     Example:
         >>> resolve_metric_names("en,ms_ssim")
@@ -130,11 +125,11 @@ def resolve_metric_names(names: str | Iterable[str] | None = None) -> tuple[str,
         if not key:  # "EN,,SF" or a trailing comma
             continue
         if key not in canonical:
-            raise UnknownMetricError(f"unknown metric {name.strip()!r}; choose from {', '.join(FUSION_METRICS)}")
+            raise UnknownNameError(f"unknown metric {name.strip()!r}; choose from {', '.join(FUSION_METRICS)}")
         if canonical[key] not in resolved:
             resolved.append(canonical[key])
     if not resolved:
-        raise UnknownMetricError(f"no metric selected; choose from {', '.join(FUSION_METRICS)}")
+        raise UnknownNameError(f"no metric selected; choose from {', '.join(FUSION_METRICS)}")
     return tuple(resolved)
 
 

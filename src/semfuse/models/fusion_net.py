@@ -24,8 +24,7 @@ class FusionNetConfig:
     def validate(self) -> None:
         if len(self.widths) != len(self.heads):
             raise ValueError(f"widths {self.widths} and heads {self.heads} must have one entry per scale")
-        if self.attention not in ATTENTION_KINDS:
-            raise ValueError(f"unknown attention kind {self.attention!r}; choose one of: {', '.join(ATTENTION_KINDS)}")
+        ATTENTION_KINDS.check(self.attention)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -9,7 +9,6 @@ tensors and a JSON string only; nothing is unpickled.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write
 from semfuse.models.densefuse import DenseFuse, DenseFuseConfig
 from semfuse.models.fusion_net import FusionNet, FusionNetConfig, build_fusion_net
+from semfuse.names import BUNDLED_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,6 @@ class NetworkKind:
 NETWORKS: dict[str, NetworkKind] = {
     "fusion_net": NetworkKind(FusionNetConfig, build_fusion_net, "warm-start", "semfuse train --phase warm-start"),
     "densefuse": NetworkKind(DenseFuseConfig, DenseFuse, "densefuse", "semfuse train --phase densefuse"),
-}
-BUNDLED_WEIGHTS = {  # name -> file in semfuse/weights
-    "warm-start": "warm_start_avg.safetensors",
-    "warm-start-max": "warm_start_max.safetensors",  # the "Max" warm start (Table II's Max-ST starts from it)
-    "semantic-msrs-boxes": "semantic_msrs_boxes.safetensors",  # its segmenter: semantic_msrs_boxes_segmenter
-    "densefuse": "densefuse.safetensors",
 }
 DEFAULT_WEIGHTS = NETWORKS["fusion_net"].default_weights
 
@@ -63,14 +57,15 @@ CONFIG_KEY = config_key("fusion_net")
 
 
 def resolve_weights(weights: str | Path | None, default: str = DEFAULT_WEIGHTS) -> Path:
-    """A bundled weights name (see :data:`BUNDLED_WEIGHTS`), a file path, or None for the bundled ``default``.
+    """A bundled weights name (see :data:`semfuse.names.BUNDLED_WEIGHTS`), a file path, or None for the bundled
+    ``default``.
 
     Raises:
         SemfuseError: if the name is neither bundled nor an existing file.
     """
     name = default if weights is None else str(weights)
     if name in BUNDLED_WEIGHTS:
-        path = Path(str(resources.files("semfuse") / "weights" / BUNDLED_WEIGHTS[name]))
+        path = BUNDLED_WEIGHTS[name].path
         if not path.is_file():
             raise SemfuseError(f"the bundled weights {name!r} are missing from the installation ({path}); reinstall")
         return path
@@ -80,6 +75,24 @@ def resolve_weights(weights: str | Path | None, default: str = DEFAULT_WEIGHTS) 
             f"weights {name!r} is neither a file nor a bundled name ({', '.join(BUNDLED_WEIGHTS)}); check the path"
         )
     return path
+
+
+def segmenter_for(weights: str | Path | None) -> Path:
+    """The segmenter that belongs to fusion weights (a bundled name, a file, or None for the bundled default).
+
+    Bundled weights name theirs in :data:`semfuse.names.BUNDLED_WEIGHTS` (also when given as the installed file);
+    for any other file it is ``segmenter.safetensors`` in the same folder, where training writes it.
+
+    Raises:
+        SemfuseError: if the weights have no segmenter (or it is missing).
+    """
+    path = resolve_weights(weights)
+    declared = next((entry for entry in BUNDLED_WEIGHTS.values() if entry.path.resolve() == path.resolve()), None)
+    segmenter = path.with_name("segmenter.safetensors") if declared is None else declared.segmenter_path
+    if segmenter is None or not segmenter.is_file():
+        raise SemfuseError(f"no segmenter belongs to the weights {path.name}: --segment needs semantically trained "
+                           "weights (e.g. --weights semantic-msrs-boxes) or --segmenter FILE")
+    return segmenter
 
 
 def save_module(module: nn.Module, path: str | Path, info: dict | None = None) -> Path:
