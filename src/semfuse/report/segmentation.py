@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from semfuse.metrics.segmentation import MFNET_CLASSES
+from semfuse.data.classes import MFNET_CLASSES
 
 TABLE_I_CLASSES = ("car", "person", "bike", "curve", "car_stop", "color_cone", "bump")  # the columns of Table I
 TABLE_I_TITLES = {"car": "Car", "person": "Person", "bike": "Bike", "curve": "Curve", "car_stop": "Car Stop",
