@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from semfuse.cli import main
-from semfuse.segment import overlay
+from semfuse.segmentation import overlay
 
 SAMPLES = Path(str(resources.files("semfuse") / "samples"))
 
@@ -42,5 +42,5 @@ def test_segment_needs_a_segmenter(tmp_path, capsys):
 
 def test_overlay_blends_only_labelled_pixels():
     image = np.full((1, 2), 100, np.uint8)
-    # background stays 100; class 1 (230, 25, 75) at alpha 0.5: (165, 62.5 -> 62, 87.5 -> 88)
-    assert overlay(image, np.array([[0, 1]])).tolist() == [[[100, 100, 100], [165, 62, 88]]]
+    # background stays 100; class 1 (64, 0, 128) at alpha 0.55: (45 + 35.2 -> 80, 45 + 0, 45 + 70.4 -> 115)
+    assert overlay(image, np.array([[0, 1]])).tolist() == [[[100, 100, 100], [80, 45, 115]]]
