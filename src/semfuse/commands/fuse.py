@@ -37,8 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
     parser.add_argument("--tile", type=int, metavar="N",
                         help="network methods that support it (semfuse): fuse in N x N tiles (64-pixel halo, "
-                        "whole-image attention context) to bound memory, e.g. --tile 1024 for 4K on the CPU; differs from whole-image fusion by far "
-                        "less than one grey level (benchmarks/README.md)")
+                        "whole-image attention context) to bound memory, e.g. --tile 1024 for 4K on the CPU; differs "
+                        "from whole-image fusion by far less than one grey level (benchmarks/README.md)")
     parser.add_argument("--precision", choices=("fp32", "bf16"),
                         help="network methods that support it (semfuse): fp32 (default) or bf16, bfloat16 "
                         "autocast, 1.5-3x as fast on CUDA and on CPUs with AMX (slower on other CPUs), within about 2 "

@@ -126,7 +126,8 @@ def train_and_score_segmenter(name: str, folder: Path, data: ProtocolData, confi
     images; returns (scores, train images, test images, problems)."""
     from semfuse.models.segmenter import Segmenter, load_pretrained
 
-    stage, problems = config.semantic, []
+    stage = config.semantic
+    problems: list[str] = []
     fused = list_images(folder)
     train_items, test_items = _match(data.train, fused, name, problems), _match(data.test, fused, name, problems)
     device = resolve_device(config.device)

@@ -65,8 +65,11 @@ def full_size_suffix(source: Path) -> str:
 
 def write_full_size(source: Path, target: Path, overwrite: bool) -> Path:
     """Copy ``source`` to ``target`` if a browser can show it, else write it there as an 8-bit PNG."""
+    def copy(temporary: Path) -> None:
+        shutil.copyfile(source, temporary)
+
     if browser_can_show(source):
-        return atomic_write(target, lambda temporary: shutil.copyfile(source, temporary), overwrite)
+        return atomic_write(target, copy, overwrite)
     image = open_as_8bit(source)
     return atomic_write(target, lambda temporary: image.save(temporary, "PNG"), overwrite)
 
@@ -98,7 +101,7 @@ def overlay_files(prediction: Path, base: Path | None, alpha: float = OVERLAY_AL
         pixels = np.asarray(background)
     else:
         pixels = np.zeros((height, width, 3), np.uint8)
-    result = blend(pixels, array, array.any(axis=2), alpha) if coloured else overlay(pixels, array, alpha)
+    result = blend(pixels, array, array.max(axis=2) > 0, alpha) if coloured else overlay(pixels, array, alpha)
     return Image.fromarray(result, "RGB")
 
 
@@ -119,9 +122,9 @@ def run_jobs(jobs: Iterable[ImageJob], overwrite: bool, workers: int | None = No
     def one(job: ImageJob) -> tuple[int, int] | None:
         try:
             if job.make is not None:
-                image = job.make()
-                atomic_write(job.full, lambda temporary: image.save(temporary, "JPEG", quality=90), overwrite)
-                return write_thumbnail(job.full, job.thumbnail, overwrite)
+                image, made = job.make(), job.full or job.source
+                atomic_write(made, lambda temporary: image.save(temporary, "JPEG", quality=90), overwrite)
+                return write_thumbnail(made, job.thumbnail, overwrite)
             size = write_thumbnail(job.source, job.thumbnail, overwrite)
             if job.full is not None:
                 write_full_size(job.source, job.full, overwrite)
