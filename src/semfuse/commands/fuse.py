@@ -36,13 +36,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(warm-start, densefuse) or a .safetensors file (default: the method's bundled weights)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
     parser.add_argument("--tile", type=int, metavar="N",
-                        help="network methods that support it (semfuse): fuse in N x N tiles (64-pixel halo, "
-                        "whole-image attention context) to bound memory, e.g. --tile 1024 for 4K on the CPU; differs "
-                        "from whole-image fusion by far less than one grey level (benchmarks/README.md)")
+                        help="network methods that support it (semfuse): fuse in N x N tiles (64-pixel halo, whole-image attention context) "
+                        "to bound memory, e.g. --tile 1024 for 4K on the CPU; differs from whole-image fusion by far "
+                        "less than one grey level (benchmarks/README.md)")
     parser.add_argument("--precision", choices=("fp32", "bf16"),
-                        help="network methods that support it (semfuse): fp32 (default) or bf16, bfloat16 "
-                        "autocast, 1.5-3x as fast on CUDA and on CPUs with AMX (slower on other CPUs), within about 2 "
-                        "grey levels of fp32 (benchmarks/README.md)")
+                        help="network methods that support it (semfuse): fp32 (default) or bf16, bfloat16 autocast, "
+                        "1.5-3x as fast on CUDA and on CPUs with AMX (slower on other CPUs), within about 2 grey levels "
+                        "of fp32 (benchmarks/README.md)")
     parser.add_argument("--stretch", action="store_true",
                         help="min-max stretch each fused image to the full range, as the authors' test code does "
                         "before saving (the paper does not say so); raises EN, SD, SF and AG without adding "
