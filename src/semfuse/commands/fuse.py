@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+
 if TYPE_CHECKING:
     from semfuse.data.pairs import Pair, PairListing
     from semfuse.inference import FuseSummary
