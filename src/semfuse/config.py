@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from semfuse.constants import SEGMENTATION_STRIDE, SEGMENTATION_WINDOW
 from semfuse.errors import SemfuseError
 from semfuse.models.fusion_net import FusionNetConfig
 from semfuse.names import PHASES
@@ -110,8 +111,8 @@ class SemanticConfig:
     #                                 the bundled warm-start weights (phase semantic); "scratch" = random init
     val_every: int = 2000  # iterations between validations (0 = only at the end)
     val_mode: str = "slide"  # slide (sliding window) | whole (whole image at once)
-    val_crop: list[int] = field(default_factory=lambda: [240, 320])  # sliding-window size (authors: 240 x 320)
-    val_stride: list[int] = field(default_factory=lambda: [120, 160])  # sliding-window stride (authors: 120 x 160)
+    val_crop: list[int] = field(default_factory=lambda: list(SEGMENTATION_WINDOW))  # sliding-window size
+    val_stride: list[int] = field(default_factory=lambda: list(SEGMENTATION_STRIDE))  # sliding-window stride
     amp: bool = True  # bfloat16 autocast on CUDA and on CPUs with AMX (also for the segmenter warm-up); false:
     #                   float32 (CPUs without AMX always train in float32: there bf16 is emulated and slower)
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semfuse.report.images import CLASS_COLOURS, full_size_suffix, open_as_8bit, overlay, write_full_size
+from semfuse.report.images import full_size_suffix, open_as_8bit, overlay_files, write_full_size
 from semfuse.report.inputs import Statistic, read_segeval, statistic
 from semfuse.report.svg import cdf_svg, nice_ticks
+from semfuse.segmentation import CLASS_COLOURS
 
 
 def test_statistic_reads_every_stored_shape():
@@ -80,6 +81,6 @@ def test_overlay_colours_classes_over_the_fused_image(tmp_path):
     labels[2, 3] = 255  # ignore
     Image.fromarray(labels, "L").save(tmp_path / "pred.png")
     Image.fromarray(np.full((4, 6), 100, np.uint8), "L").save(tmp_path / "fused.png")
-    result = np.asarray(overlay(tmp_path / "pred.png", tmp_path / "fused.png", alpha=0.5))
+    result = np.asarray(overlay_files(tmp_path / "pred.png", tmp_path / "fused.png", alpha=0.5))
     assert (result[0, 0] == 100).all() and (result[2, 3] == 100).all()  # background and ignore left as they are
     assert result[1, 2].tolist() == [round(50 + c / 2) for c in CLASS_COLOURS[2]]  # half grey, half class colour

@@ -3,7 +3,7 @@
 import math
 from types import SimpleNamespace
 
-from semfuse.metrics.segmentation import MFNET_CLASSES
+from semfuse.data.classes import MFNET_CLASSES
 from semfuse.report.segmentation import (
     aggregate_seeds,
     segmentation_table_csv,

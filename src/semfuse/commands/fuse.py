@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from semfuse.names import BUNDLED_WEIGHTS, METHODS, PRECISIONS, methods_with_bundled_weights
 
 if TYPE_CHECKING:
+    from semfuse.data.pairs import Pair, PairListing
+    from semfuse.inference import FuseSummary
     from semfuse.methods.registry import FuseFn
 
 logger = logging.getLogger("semfuse.fuse")
@@ -61,10 +63,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _single_pair_target(args: argparse.Namespace) -> tuple[Path, str] | None:
-    """For --ir FILE --vis FILE: (output folder, output name); None for folders."""
-    if args.ir is None or not args.ir.is_file():
-        return None
+def _pair_listing(args: argparse.Namespace) -> "PairListing | None":
+    """The pairs of ``--data`` or of ``--ir``/``--vis`` folders; None for one pair of files."""
+    from semfuse.data.pairs import discover_pairs, pair_folders
+    from semfuse.errors import SemfuseError
+
+    if args.data is not None:
+        if args.ir is not None or args.vis is not None:
+            raise SemfuseError("give either --data or --ir and --vis, not both")
+        return discover_pairs(args.data, args.split)
+    if args.ir is None or args.vis is None:
+        raise SemfuseError("give --ir and --vis (files or folders), or --data with a dataset folder")
+    if args.ir.is_file() != args.vis.is_file():
+        raise SemfuseError("--ir and --vis must both be files or both be folders")
+    return None if args.ir.is_file() else pair_folders(args.ir, args.vis)
+
+
+def _single_pair_target(args: argparse.Namespace) -> tuple[Path, str]:
+    """For --ir FILE --vis FILE: (output folder, output name)."""
     from semfuse.data.io import IMAGE_EXTENSIONS
 
     if args.out.suffix.lower() in IMAGE_EXTENSIONS:
@@ -74,6 +90,36 @@ def _single_pair_target(args: argparse.Namespace) -> tuple[Path, str] | None:
             raise SemfuseError(f"fused images are written as PNG; name the output {args.out.with_suffix('.png')}")
         return args.out.parent, args.out.stem
     return args.out, args.ir.stem
+
+
+def _pairs_to_fuse(args: argparse.Namespace) -> tuple[Path, list["Pair"], list[str]]:
+    """(output folder, pairs to fuse, one message per unpaired file) of the input options."""
+    from semfuse.data.io import IMAGE_EXTENSIONS
+    from semfuse.data.pairs import Pair
+    from semfuse.errors import SemfuseError
+
+    listing = _pair_listing(args)
+    if listing is None:
+        out_dir, name = _single_pair_target(args)
+        return out_dir, [Pair(name, args.ir, args.vis)], []
+    if args.out.suffix.lower() in IMAGE_EXTENSIONS:
+        raise SemfuseError(f"--out {args.out} looks like a file, but the input is a folder; give an output folder")
+    return args.out, listing.pairs, listing.unpaired
+
+
+def _segmenter_weights(args: argparse.Namespace) -> Path | None:
+    """The segmenter of ``--segment``/``--segmenter``; None when no segmentation is asked for."""
+    if not (args.segment or args.segmenter):
+        return None
+    from semfuse.errors import SemfuseError
+    from semfuse.segmentation import segmenter_beside
+
+    if args.method != "semfuse" and args.segmenter is None:
+        raise SemfuseError("--segment needs the semfuse network with semantic weights, or --segmenter FILE")
+    segmenter = args.segmenter if args.segmenter is not None else segmenter_beside(args.weights)
+    if not Path(segmenter).is_file():
+        raise SemfuseError(f"segmenter weights {segmenter} do not exist")
+    return Path(segmenter)
 
 
 def _build_method(args: argparse.Namespace) -> "FuseFn":
@@ -89,60 +135,12 @@ def _build_method(args: argparse.Namespace) -> "FuseFn":
                       precision=getattr(args, "precision", None))
 
 
-def run(args: argparse.Namespace) -> int:
-    from semfuse.data.io import IMAGE_EXTENSIONS
-    from semfuse.data.pairs import Pair, discover_pairs, pair_folders
-    from semfuse.errors import SemfuseError
-    from semfuse.inference import fuse_pairs
-
-    if args.data is not None:
-        if args.ir is not None or args.vis is not None:
-            raise SemfuseError("give either --data or --ir and --vis, not both")
-        listing = discover_pairs(args.data, args.split)
-    elif args.ir is None or args.vis is None:
-        raise SemfuseError("give --ir and --vis (files or folders), or --data with a dataset folder")
-    elif args.ir.is_file() != args.vis.is_file():
-        raise SemfuseError("--ir and --vis must both be files or both be folders")
-    elif args.ir.is_file():
-        listing = None
-    else:
-        listing = pair_folders(args.ir, args.vis)
-
-    single = _single_pair_target(args)
-    if single is not None:
-        out_dir, name = single
-        pairs, unpaired = [Pair(name, args.ir, args.vis)], []
-    else:
-        if args.out.suffix.lower() in IMAGE_EXTENSIONS:
-            raise SemfuseError(f"--out {args.out} looks like a file, but the input is a folder; give an output folder")
-        out_dir, pairs, unpaired = args.out, listing.pairs, listing.unpaired
-    for message in unpaired:
-        logger.warning("unpaired, skipped: %s", message)
-    if not pairs:
-        raise SemfuseError("no pairs to fuse: no infrared and visible files share a name")
-
-    segmenter = None
-    if args.segment or args.segmenter:
-        from semfuse.segment import segmenter_beside
-
-        if args.method != "semfuse" and args.segmenter is None:
-            raise SemfuseError("--segment needs the semfuse network with semantic weights, or --segmenter FILE")
-        segmenter = args.segmenter if args.segmenter is not None else segmenter_beside(args.weights)
-        if not Path(segmenter).is_file():
-            raise SemfuseError(f"segmenter weights {segmenter} do not exist")
-    fuse = _build_method(args)
-    summary = fuse_pairs(fuse, pairs, out_dir, overwrite=args.overwrite, progress=not args.no_progress,
-                         skip_existing=args.skip_existing, stretch=args.stretch)
-    if segmenter is not None:
-        from semfuse.device import resolve_device
-        from semfuse.segment import segment_images
-
-        fused_files = [out_dir / f"{pair.name}.png" for pair in pairs if (out_dir / f"{pair.name}.png").is_file()]
-        summary.failed += segment_images(fused_files, segmenter, out_dir, str(resolve_device(args.device)),
-                                         args.overwrite or args.skip_existing, not args.no_progress)
+def _log_outcome(args: argparse.Namespace, summary: "FuseSummary", pairs: int, unpaired: list[str],
+                 out_dir: Path) -> int:
+    """Log what was fused and every failure; the exit status: 1 when a pair was not fused, else 0."""
     failed = len(summary.failed) + len(unpaired)
     kept = f" ({len(summary.skipped)} fused before, kept)" if summary.skipped else ""
-    logger.info("fused %d of %d pair(s) into %s with %s%s", len(summary.written), len(pairs) + len(unpaired), out_dir,
+    logger.info("fused %d of %d pair(s) into %s with %s%s", len(summary.written), pairs + len(unpaired), out_dir,
                 args.method, kept)
     if failed:
         logger.error("%d pair(s) not fused:", failed)
@@ -150,3 +148,27 @@ def run(args: argparse.Namespace) -> int:
             logger.error("  %s", message)
         return 1
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fuse the pairs of the input options (and segment the fused images with ``--segment``)."""
+    from semfuse.device import resolve_device
+    from semfuse.errors import SemfuseError
+    from semfuse.inference import fuse_pairs
+
+    out_dir, pairs, unpaired = _pairs_to_fuse(args)
+    for message in unpaired:
+        logger.warning("unpaired, skipped: %s", message)
+    if not pairs:
+        raise SemfuseError("no pairs to fuse: no infrared and visible files share a name")
+    segmenter = _segmenter_weights(args)
+    fuse = _build_method(args)
+    summary = fuse_pairs(fuse, pairs, out_dir, overwrite=args.overwrite, progress=not args.no_progress,
+                         skip_existing=args.skip_existing, stretch=args.stretch)
+    if segmenter is not None:
+        from semfuse.segmentation import segment_images
+
+        summary.failed += segment_images(summary.skipped + summary.written, segmenter, out_dir,
+                                         str(resolve_device(args.device)), args.overwrite or args.skip_existing,
+                                         not args.no_progress)
+    return _log_outcome(args, summary, len(pairs), unpaired, out_dir)

@@ -1,6 +1,7 @@
 """Paired datasets yielding ``(ir, vis, label, name)`` samples as dictionaries of tensors, and the fused-image
 dataset of the segmentation protocol."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +90,9 @@ class RandomCropDataset(Dataset):
     exactly the crops an uninterrupted run would.
     """
 
-    def __init__(self, pairs: PairedDataset, crop: tuple[int, int], scale: tuple[float, float], hflip: bool,
-                 photometric: bool = False):
-        self.pairs, self.crop, self.scale, self.hflip = pairs, tuple(crop), tuple(scale), hflip
+    def __init__(self, pairs: "PairedDataset | FusedImageDataset", crop: Sequence[int], scale: Sequence[float],
+                 hflip: bool, photometric: bool = False):
+        self.pairs, self.crop, self.scale, self.hflip = pairs, (crop[0], crop[1]), (scale[0], scale[1]), hflip
         self.photometric = photometric
 
     def __len__(self) -> int:

@@ -20,9 +20,9 @@ import numpy as np
 from PIL import Image
 
 from semfuse.data.boxes import BOX_EXTENSIONS, BoxClasses, find_class_list, read_box_label, read_class_list
+from semfuse.data.classes import MFNET_CLASSES
 from semfuse.data.colour import BT601_LUMA
 from semfuse.data.io import ImageReadError, list_images, open_image, read_image, read_label
-from semfuse.metrics.segmentation import MFNET_CLASSES
 
 _VISIBLE_DIRS = ("vi", "vis", "visible")
 _INFRARED_DIRS = ("ir", "infrared")
@@ -64,7 +64,7 @@ def _first_existing(root: Path, names: tuple[str, ...]) -> Path | None:
 
 def list_box_files(folder: str | Path) -> dict[str, Path]:
     """Map file stem -> path for every YOLO ``.txt`` / VOC ``.xml`` file in ``folder`` (class lists excluded)."""
-    found = {}
+    found: dict[str, Path] = {}
     for path in sorted(Path(folder).iterdir()):
         if path.suffix.lower() in BOX_EXTENSIONS and path.is_file() and path.name not in ("classes.txt",):
             if path.stem in found:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from semfuse.config import TrainConfig
 from semfuse.data.datasets import FusedImageDataset, RandomCropDataset, label_pixel_counts
@@ -25,16 +24,15 @@ from semfuse.data.pairs import Pair, PairListing, discover_pairs
 from semfuse.device import resolve_device
 from semfuse.engine.phases import SegmentationPhase
 from semfuse.engine.trainer import RunContext, resolve_classes, train_phase
-from semfuse.engine.validation import sliding_window_logits
 from semfuse.errors import SemfuseError
-from semfuse.files import atomic_write, atomic_write_text, refuse_existing
+from semfuse.files import atomic_write_text, refuse_existing
 from semfuse.losses.semantic import class_weights
-from semfuse.metrics.segmentation import confusion_matrix, segmentation_scores
 from semfuse.report.segmentation import (
     aggregate_seeds,
     segmentation_table_csv,
     segmentation_table_markdown,
 )
+from semfuse.segmentation import score_segmenter, write_label_png
 
 logger = logging.getLogger("semfuse.segeval")
 
@@ -104,33 +102,21 @@ def _match(pairs: list[Pair], fused: dict[str, Path], method: str, problems: lis
     return items
 
 
-def _save_prediction(path: Path, prediction: torch.Tensor, overwrite: bool) -> None:
-    image = Image.fromarray(prediction.to(torch.uint8).numpy(), mode="L")
-    atomic_write(path, lambda temporary: image.save(temporary, format="PNG"), overwrite)
+def segment_and_score(segmenter: torch.nn.Module, dataset: FusedImageDataset, classes: tuple[str, ...],
+                      config: TrainConfig, device: torch.device, predictions_dir: Path | None = None,
+                      overwrite: bool = False) -> dict:
+    """Acc/IoU per class, mAcc, mIoU of ``segmenter`` on a fused test set (the semantic stage's ``val_mode``,
+    ``val_crop`` and ``val_stride``); optionally writes each prediction as a label PNG into ``predictions_dir``."""
+    stage = config.semantic
+    items = (dataset[index] for index in range(len(dataset)))
+    samples = ((item["image"][None].to(device), item["label"][None]) for item in items)  # (1, 3, H, W), (1, H, W)
 
-
-@torch.no_grad()
-def segment_and_score(segmenter: torch.nn.Module, dataset: FusedImageDataset, config: TrainConfig,
-                       device: torch.device, predictions_dir: Path | None = None, overwrite: bool = False) -> dict:
-    """Acc/IoU per class, mAcc, mIoU of ``segmenter`` on a fused test set; optionally writes each prediction as an
-    index PNG (class ids) into ``predictions_dir``."""
-    stage, names = config.semantic, dataset.classes
-    training = segmenter.training
-    segmenter.eval()
-    confusion = torch.zeros(len(names), len(names), dtype=torch.long)
-    for index in range(len(dataset)):
-        sample = dataset[index]
-        rgb = sample["image"][None].to(device)
-        if stage.val_mode == "whole":
-            logits = segmenter(rgb)
-        else:
-            logits = sliding_window_logits(segmenter, rgb, tuple(stage.val_crop), tuple(stage.val_stride))
-        prediction = logits.argmax(dim=1).cpu()
-        confusion += confusion_matrix(prediction, sample["label"][None], len(names))
+    def save(index: int, prediction: torch.Tensor) -> None:
         if predictions_dir is not None:
-            _save_prediction(predictions_dir / f"{sample['name']}.png", prediction[0], overwrite)
-    segmenter.train(training)
-    return segmentation_scores(confusion, names)
+            write_label_png(predictions_dir / f"{dataset.items[index][1].name}.png", prediction, len(classes),
+                            overwrite)
+
+    return score_segmenter(segmenter, samples, classes, stage.val_mode, stage.val_crop, stage.val_stride, save)
 
 
 def train_and_score_segmenter(name: str, folder: Path, data: ProtocolData, config: TrainConfig, run_dir: Path,
@@ -140,7 +126,8 @@ def train_and_score_segmenter(name: str, folder: Path, data: ProtocolData, confi
     images; returns (scores, train images, test images, problems)."""
     from semfuse.models.segmenter import Segmenter, load_pretrained
 
-    stage, problems = config.semantic, []
+    stage = config.semantic
+    problems: list[str] = []
     fused = list_images(folder)
     train_items, test_items = _match(data.train, fused, name, problems), _match(data.test, fused, name, problems)
     device = resolve_device(config.device)
@@ -159,8 +146,8 @@ def train_and_score_segmenter(name: str, folder: Path, data: ProtocolData, confi
     train_phase(SegmentationPhase(segmenter, stage.head_lr_mult, weight), f"segeval {name} seed {seed}", stage,
                 crops, RunContext(run_dir, device, progress=progress), seeded, amp=stage.amp)
     predictions = run_dir / "predictions" if save_predictions else None
-    scores = segment_and_score(segmenter, FusedImageDataset(test_items, data.classes), config, device, predictions,
-                                overwrite)
+    scores = segment_and_score(segmenter, FusedImageDataset(test_items, data.classes), data.classes, config, device,
+                               predictions, overwrite)
     return scores, len(train_items), len(test_items), problems
 
 

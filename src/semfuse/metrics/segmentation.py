@@ -5,8 +5,6 @@ from torch import Tensor
 
 from semfuse.constants import IGNORE_INDEX
 
-MFNET_CLASSES = ("unlabelled", "car", "person", "bike", "curve", "car_stop", "guardrail", "color_cone", "bump")
-
 
 def confusion_matrix(prediction: Tensor, label: Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> Tensor:
     """Counts ``C[t, p]`` of pixels with true class t predicted as p, over pixels whose label is not ignored.

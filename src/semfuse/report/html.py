@@ -21,11 +21,11 @@ from semfuse.data.io import ImageReadError, list_images
 from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write_text, refuse_existing
 from semfuse.report import sections
-from semfuse.report.images import ImageJob, browser_can_show, class_colour, full_size_suffix, overlay, \
-    relative_url, run_jobs
+from semfuse.report.images import ImageJob, browser_can_show, full_size_suffix, overlay_files, relative_url, run_jobs
 from semfuse.report.inputs import EvaluationFolder, SegevalFolder, read_evaluation, read_segeval
 from semfuse.report.provenance import git_commit, weights_info
 from semfuse.report.svg import method_colours
+from semfuse.segmentation import class_colour
 
 logger = logging.getLogger("semfuse.report")
 
@@ -130,7 +130,7 @@ def _segmentation_gallery(segeval: SegevalFolder, gallery: _Gallery) -> dict | N
         makers = []
         for method in methods:
             prediction, base = predictions[method].get(name), bases[method].get(name)
-            makers.append(None if prediction is None else (lambda p=prediction, b=base: overlay(p, b)))
+            makers.append(None if prediction is None else (lambda p=prediction, b=base: overlay_files(p, b)))
         gallery.add_row(name, [None] * len(methods), {}, makers)
     return {"columns": [{"label": method} for method in methods], "methods": methods, "metrics": []}
 

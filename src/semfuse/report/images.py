@@ -18,26 +18,13 @@ import numpy as np
 from PIL import Image
 
 from semfuse.files import atomic_write
+from semfuse.segmentation import OVERLAY_ALPHA, blend, overlay
 
 logger = logging.getLogger("semfuse.report")
 
 BROWSER_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
 THUMBNAIL_SIDE = 256  # longest side of a thumbnail, pixels (sharp at 128 CSS px on a 2x screen)
 THUMBNAIL_QUALITY = 80
-
-# Class colours of the MFNet/MSRS label set (unlabelled, car, person, bike, curve, car stop, guardrail, colour
-# cone, bump), the colours papers of the field use for segmentation figures.
-CLASS_COLOURS = np.array([[0, 0, 0], [64, 0, 128], [64, 64, 0], [0, 128, 192], [0, 0, 192], [128, 128, 0],
-                          [64, 64, 128], [192, 128, 128], [192, 64, 0]], dtype=np.uint8)
-
-
-def class_colour(index: int) -> tuple[int, int, int]:
-    """The colour of class ``index`` (beyond the nine listed: a fixed pseudo-random colour)."""
-    if index < len(CLASS_COLOURS):
-        return tuple(int(value) for value in CLASS_COLOURS[index])
-    generator = np.random.default_rng(index)
-    return tuple(int(value) for value in generator.integers(40, 256, 3))
-
 
 def open_as_8bit(path: Path) -> Image.Image:
     """Open an image as 8-bit 'L' or 'RGB' (16-bit and float images are scaled by their bit depth)."""
@@ -78,8 +65,11 @@ def full_size_suffix(source: Path) -> str:
 
 def write_full_size(source: Path, target: Path, overwrite: bool) -> Path:
     """Copy ``source`` to ``target`` if a browser can show it, else write it there as an 8-bit PNG."""
+    def copy(temporary: Path) -> None:
+        shutil.copyfile(source, temporary)
+
     if browser_can_show(source):
-        return atomic_write(target, lambda temporary: shutil.copyfile(source, temporary), overwrite)
+        return atomic_write(target, copy, overwrite)
     image = open_as_8bit(source)
     return atomic_write(target, lambda temporary: image.save(temporary, "PNG"), overwrite)
 
@@ -91,32 +81,28 @@ def relative_url(path: Path, start: Path) -> str:
     return "/".join(quote(part) for part in Path(os.path.relpath(path, start)).parts)
 
 
-def overlay(prediction: Path, base: Path | None, alpha: float = 0.55) -> Image.Image:
-    """A segmentation prediction drawn over ``base`` (the fused image; None: on black).
+def overlay_files(prediction: Path, base: Path | None, alpha: float = OVERLAY_ALPHA) -> Image.Image:
+    """A segmentation prediction file drawn over ``base`` (the fused image; None: on black), as
+    :func:`semfuse.segmentation.overlay` draws it.
 
-    ``prediction`` is a label image of class ids ('L'/'P'/16-bit: coloured with :func:`class_colour`, class 0 left
-    uncoloured) or an already coloured RGB image (blended as it is, black left uncoloured).
+    ``prediction`` is a label image of class ids ('L'/'P'/16-bit: coloured with
+    :func:`~semfuse.segmentation.class_colour`, class 0 left uncoloured) or an already coloured RGB image (blended as
+    it is, black left uncoloured).
     """
     with Image.open(prediction) as image:
         image.load()
-        if image.mode in ("RGB", "RGBA"):
-            colours = np.asarray(image.convert("RGB"), dtype=np.float64)
-            mask = colours.any(axis=2)
-        else:
-            ids = np.asarray(image).astype(np.int64)
-            table = np.array([class_colour(index) for index in range(max(int(ids.max(initial=0)) + 1, 1))])
-            colours = table[np.clip(ids, 0, None)].astype(np.float64)
-            mask = (ids > 0) & (ids != 255)
-    height, width = mask.shape
+        coloured = image.mode in ("RGB", "RGBA")
+        array = np.asarray(image.convert("RGB") if coloured else image)
+    height, width = array.shape[:2]
     if base is not None and base.is_file():
         background = open_as_8bit(base).convert("RGB")
         if background.size != (width, height):
             background = background.resize((width, height), Image.Resampling.BILINEAR)
-        result = np.asarray(background, dtype=np.float64).copy()
+        pixels = np.asarray(background)
     else:
-        result = np.zeros((height, width, 3))
-    result[mask] = (1 - alpha) * result[mask] + alpha * colours[mask]
-    return Image.fromarray(np.clip(np.rint(result), 0, 255).astype(np.uint8), "RGB")
+        pixels = np.zeros((height, width, 3), np.uint8)
+    result = blend(pixels, array, array.max(axis=2) > 0, alpha) if coloured else overlay(pixels, array, alpha)
+    return Image.fromarray(result, "RGB")
 
 
 @dataclass
@@ -136,9 +122,9 @@ def run_jobs(jobs: Iterable[ImageJob], overwrite: bool, workers: int | None = No
     def one(job: ImageJob) -> tuple[int, int] | None:
         try:
             if job.make is not None:
-                image = job.make()
-                atomic_write(job.full, lambda temporary: image.save(temporary, "JPEG", quality=90), overwrite)
-                return write_thumbnail(job.full, job.thumbnail, overwrite)
+                image, made = job.make(), job.full or job.source
+                atomic_write(made, lambda temporary: image.save(temporary, "JPEG", quality=90), overwrite)
+                return write_thumbnail(made, job.thumbnail, overwrite)
             size = write_thumbnail(job.source, job.thumbnail, overwrite)
             if job.full is not None:
                 write_full_size(job.source, job.full, overwrite)

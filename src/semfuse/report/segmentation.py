@@ -10,14 +10,29 @@ import csv
 import io
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-from semfuse.metrics.segmentation import MFNET_CLASSES
+from semfuse.data.classes import MFNET_CLASSES
 
 TABLE_I_CLASSES = ("car", "person", "bike", "curve", "car_stop", "color_cone", "bump")  # the columns of Table I
 TABLE_I_TITLES = {"car": "Car", "person": "Person", "bike": "Bike", "curve": "Curve", "car_stop": "Car Stop",
                   "color_cone": "Color Cone", "bump": "Bump"}
+
+
+class SeedScores(Protocol):
+    """What the tables read of one method's result (:class:`semfuse.evaluation.segmentation.MethodResult`)."""
+
+    seeds: dict[int, dict]  # the scores of each seed
+    train_images: int
+    test_images: int
+
+    @property
+    def mean(self) -> dict: ...  # the mean over seeds of every score
+
+    @property
+    def std(self) -> dict: ...  # the population standard deviation over seeds of every score
 
 
 def aggregate_seeds(runs: Sequence[dict]) -> tuple[dict, dict]:
@@ -28,7 +43,7 @@ def aggregate_seeds(runs: Sequence[dict]) -> tuple[dict, dict]:
         >>> round(mean["mIoU"], 3), round(std["IoU"]["car"], 3)
         (0.6, 0.1)
     """
-    def combine(values: list, reduce) -> object:
+    def combine(values: list, reduce) -> Any:
         if isinstance(values[0], dict):
             return {key: combine([value[key] for value in values], reduce) for key in values[0]}
         array = np.array(values, dtype=np.float64)
@@ -56,13 +71,13 @@ def _cell(mean: float, std: float, seeds: int) -> str:
     return f"{100 * mean:.2f} ± {100 * std:.2f}" if seeds > 1 else f"{100 * mean:.2f}"
 
 
-def segmentation_table_markdown(results: Mapping[str, object], classes: Sequence[str], test_split: str = "test") -> str:
+def segmentation_table_markdown(results: Mapping[str, SeedScores], classes: Sequence[str],
+                                test_split: str = "test") -> str:
     """Table I: per-class Acc and IoU (%), then mAcc and mIoU, mean (± std over seeds); best mean per column bold.
 
-    ``results`` maps a method name to an object with ``mean``, ``std`` and ``seeds`` (see
-    :class:`semfuse.evaluation.segmentation.MethodResult`).
+    ``results`` maps a method name to its :class:`SeedScores`.
     """
-    columns = [(kind, name) for name in table_classes(classes) for kind in ("Acc", "IoU")]
+    columns: list[tuple[str, str | None]] = [(kind, name) for name in table_classes(classes) for kind in ("Acc", "IoU")]
     columns += [("mAcc", None), ("mIoU", None)]
 
     def value(scores: dict, kind: str, name: str | None) -> float:
@@ -95,7 +110,7 @@ def segmentation_table_markdown(results: Mapping[str, object], classes: Sequence
         f"({', '.join(classes)}); best mean in bold.\n")
 
 
-def segmentation_table_csv(results: Mapping[str, object], classes: Sequence[str]) -> str:
+def segmentation_table_csv(results: Mapping[str, SeedScores], classes: Sequence[str]) -> str:
     """One row per method: image counts, seeds, mAcc/mIoU and every class's Acc/IoU, mean and std over seeds."""
     header = ["method", "seeds", "train_images", "test_images", "mAcc", "mAcc_std", "mIoU", "mIoU_std"]
     header += [f"{kind}_{name}{suffix}" for name in classes for kind in ("Acc", "IoU") for suffix in ("", "_std")]
