@@ -79,19 +79,6 @@ def write_label_png(path: Path, label: np.ndarray | Tensor, num_classes: int, ov
     return atomic_write(path, lambda temporary: image.save(temporary, format="PNG"), overwrite)
 
 
-def segmenter_beside(weights: str | Path | None) -> Path:
-    """The segmenter that belongs to fusion weights: ``segmenter.safetensors`` in the same folder (training runs),
-    or ``<stem>_segmenter.safetensors`` beside a bundled or renamed file."""
-    from semfuse.models.weights import resolve_weights
-
-    path = resolve_weights(weights)
-    for candidate in (path.with_name(f"{path.stem}_segmenter.safetensors"), path.with_name("segmenter.safetensors")):
-        if candidate.is_file():
-            return candidate
-    raise SemfuseError(f"no segmenter belongs to the weights {path.name}: --segment needs semantically trained "
-                       "weights (e.g. --weights semantic-msrs-boxes) or --segmenter FILE")
-
-
 def _window_starts(size: int, crop: int, stride: int) -> list[int]:
     """Window origins covering ``size`` with windows of ``crop`` every ``stride``; the last one flush with the end."""
     if size <= crop:

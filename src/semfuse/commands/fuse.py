@@ -112,11 +112,11 @@ def _segmenter_weights(args: argparse.Namespace) -> Path | None:
     if not (args.segment or args.segmenter):
         return None
     from semfuse.errors import SemfuseError
-    from semfuse.segmentation import segmenter_beside
+    from semfuse.models.weights import segmenter_for
 
     if args.method != "semfuse" and args.segmenter is None:
         raise SemfuseError("--segment needs the semfuse network with semantic weights, or --segmenter FILE")
-    segmenter = args.segmenter if args.segmenter is not None else segmenter_beside(args.weights)
+    segmenter = args.segmenter if args.segmenter is not None else segmenter_for(args.weights)
     if not Path(segmenter).is_file():
         raise SemfuseError(f"segmenter weights {segmenter} do not exist")
     return Path(segmenter)

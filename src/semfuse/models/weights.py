@@ -81,14 +81,19 @@ def segmenter_for(weights: str | Path | None) -> Path:
     """The segmenter that belongs to fusion weights (a bundled name, a file, or None for the bundled default).
 
     Bundled weights name theirs in :data:`semfuse.names.BUNDLED_WEIGHTS` (also when given as the installed file);
-    for any other file it is ``segmenter.safetensors`` in the same folder, where training writes it.
+    for any other file it is ``<stem>_segmenter.safetensors`` beside it (a renamed copy), else
+    ``segmenter.safetensors`` in the same folder, where training writes it.
 
     Raises:
         SemfuseError: if the weights have no segmenter (or it is missing).
     """
     path = resolve_weights(weights)
     declared = next((entry for entry in BUNDLED_WEIGHTS.values() if entry.path.resolve() == path.resolve()), None)
-    segmenter = path.with_name("segmenter.safetensors") if declared is None else declared.segmenter_path
+    if declared is not None:
+        segmenter = declared.segmenter_path
+    else:
+        renamed = path.with_name(f"{path.stem}_segmenter.safetensors")
+        segmenter = renamed if renamed.is_file() else path.with_name("segmenter.safetensors")
     if segmenter is None or not segmenter.is_file():
         raise SemfuseError(f"no segmenter belongs to the weights {path.name}: --segment needs semantically trained "
                            "weights (e.g. --weights semantic-msrs-boxes) or --segmenter FILE")
