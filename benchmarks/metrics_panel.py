@@ -63,7 +63,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import cpu_model, git_commit, git_dirty, time_calls, write_report  # noqa: E402
 
-from semfuse.cli import physical_cores
+from semfuse.process import physical_cores
 from semfuse.evaluation.fusion import evaluate_methods, load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_metrics, evaluate_triplet
 from semfuse.metrics.compiled import compiled_metrics

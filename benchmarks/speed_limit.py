@@ -37,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import count_onednn_convolutions, environment, time_calls, write_report  # noqa: E402
 
-from semfuse.cli import physical_cores, reuse_freed_memory  # noqa: E402
+from semfuse.process import physical_cores, reuse_freed_memory  # noqa: E402
 from semfuse.models.weights import load_fusion_net  # noqa: E402
 
 CPU = torch.device("cpu")

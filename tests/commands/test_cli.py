@@ -149,34 +149,6 @@ def test_train_command_runs_a_smoke_schedule(tmp_path, bundled_data, capsys):
     assert "unknown config key nonsense" in capsys.readouterr().err
 
 
-def test_freed_tensor_memory_is_reused_without_page_faults():
-    """After reuse_freed_memory (as the computing commands set it), a large tensor freed and allocated again
-    is soon served from memory already mapped: no fresh zero-filled pages (counted in a child process; glibc
-    needs a few rounds before its freed blocks line up with the aligned requests)."""
-    import subprocess
-    import sys
-
-    script = (
-        "import resource, torch\n"
-        "from semfuse.cli import reuse_freed_memory\n"
-        "faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-        "def touch():\n"
-        "    before = faults(); torch.empty(16 * 2**20).fill_(1.0); return faults() - before\n"
-        "default = [touch() for _ in range(4)]\n"
-        "assert reuse_freed_memory()\n"
-        "reused = [touch() for _ in range(12)]\n"
-        "print(min(default), min(reused[-4:]))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
-    if result.returncode and "assert reuse_freed_memory()" in result.stderr:
-        pytest.skip("not glibc: mallopt is not available")
-    assert result.returncode == 0, result.stderr[-2000:]
-    default, reused = (int(value) for value in result.stdout.split())
-    pages = 16 * 2**20 * 4 // 4096  # a 64 MB tensor
-    assert default > pages // 2  # glibc's default: a fresh mapping, page-faulted in, every time
-    assert reused < pages // 20
-
-
 def test_the_parser_loads_no_torch_so_thread_settings_come_first():
     """OpenMP reads OMP_WAIT_POLICY and OMP_NUM_THREADS once, when torch loads it: building the parser (and --help)
     must not import torch, so that apply_threads sets them before it does."""
