@@ -63,11 +63,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import cpu_model, git_commit, git_dirty, time_calls, write_report  # noqa: E402
 
-from semfuse.process import physical_cores
 from semfuse.evaluation.fusion import evaluate_methods, load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_metrics, evaluate_triplet
 from semfuse.metrics.compiled import compiled_metrics
 from semfuse.metrics.gradient import qabf_and_nabf
+from semfuse.process import physical_cores
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / ".." / "shared" / "data"

@@ -67,8 +67,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     # imported here: versus_baseline's worker imports this module's measure() under older semfuse versions too
-    from semfuse.process import reuse_freed_memory
     from semfuse.device import native_bfloat16
+    from semfuse.process import reuse_freed_memory
 
     device = torch.device(args.device)
     reuse_freed_memory()  # as `semfuse train` runs

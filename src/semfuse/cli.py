@@ -30,7 +30,7 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``semfuse`` parser: every subcommand, each with ``--threads`` (and ``--max-pixels`` where it reads images)."""
+    """The ``semfuse`` parser: every subcommand, with ``--threads`` (and ``--max-pixels`` where it reads images)."""
     parser = argparse.ArgumentParser(
         prog="semfuse",
         description="Semantic-driven infrared-visible image fusion: fuse, train, evaluate.",
