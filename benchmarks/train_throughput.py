@@ -9,7 +9,8 @@ the code before issue 9 is ``benchmarks/versus_baseline.py``.
 Each measurement: ``--warmup`` untimed iterations, then ``--iters`` timed ones (synchronised on CUDA); the median
 seconds per iteration gives crops/s, with the min-max spread.
 
-    python benchmarks/train_throughput.py [--device cpu] [--iters 5] [--out benchmarks/results/train_throughput_cpu.json]
+    python benchmarks/train_throughput.py [--device cpu] [--iters 5] \\
+        [--out benchmarks/results/train_throughput_cpu.json]
 """
 
 import argparse
