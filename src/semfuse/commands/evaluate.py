@@ -4,8 +4,6 @@ import argparse
 import logging
 from pathlib import Path
 
-from semfuse.commands.options import add_report_option, parse_named_paths, planned_report, write_and_log
-
 logger = logging.getLogger("semfuse.evaluate")
 
 METRIC_NAMES = "EN, SD, SF, AG, MI, SCD, VIF, Qabf, Nabf, SSIM, MS-SSIM, CC, PSNR, MSE"  # the default panel
@@ -13,6 +11,8 @@ EXTRA_METRIC_NAMES = "FMI_pixel, FMI_dct"  # on request only: seconds per image
 
 
 def add_parser(subparsers) -> None:
+    from semfuse.commands.options import add_report_option
+
     parser = subparsers.add_parser(
         "evaluate",
         help="score fused images against their sources (EN, SD, SF, ... MS-SSIM, PSNR) and plot CDFs",
@@ -54,6 +54,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from semfuse.commands.options import parse_named_paths, planned_report, write_and_log
     from semfuse.evaluation.fusion import evaluate_methods
 
     report = planned_report(args)
