@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     import semfuse
 
     try:  # the allocator setting of the semfuse commands, where the code has it (as `semfuse fuse`/`train` run)
-        from semfuse.cli import reuse_freed_memory
+        from semfuse.process import reuse_freed_memory
 
         reused = reuse_freed_memory()
     except ImportError:

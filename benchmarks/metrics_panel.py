@@ -15,15 +15,16 @@ on ``--device``.
   same panel on the tensor code, without the compiled kernels of :mod:`semfuse.metrics.compiled`
   ("panel_tensor_code"), the same 14 metrics called one after the other ("panel_separate_calls"), the baseline panel
   (its 14 metrics one after the other; it shared nothing) and the reference run ``--warmup`` times untimed, then
-  ``--repeats`` rounds, each round timing the five in turn with ``time.perf_counter`` (after ``torch.cuda.synchronize`` on a GPU).
+  ``--repeats`` rounds, each round timing the five in turn with ``time.perf_counter`` (after
+  ``torch.cuda.synchronize`` on a GPU).
   Interleaving keeps a change of load from landing on one of them only. The ratios are of the medians.
 * **semfuse evaluate.** With ``--evaluate N`` (default 16): N MSRS test pairs and their pixel averages are written
   to a temporary folder and :func:`semfuse.evaluation.fusion.evaluate_methods` scores them (tables and plots
   included) with one worker and one torch thread, one worker and ``--cores`` torch threads, and ``--cores``
   worker threads of one torch thread each (what ``semfuse evaluate --threads`` does), interleaved over
   ``--evaluate-repeats`` rounds; reported in triplets per second. With few triplets this measures mostly the 14
-  CDF plots (PNG and SVG, about 0.2 s each), a fixed cost per run that the workers do not share. OpenMP reads ``OMP_WAIT_POLICY`` when torch
-  loads, so set it in the environment (the JSON records it).
+  CDF plots (PNG and SVG, about 0.2 s each), a fixed cost per run that the workers do not share. OpenMP reads
+  ``OMP_WAIT_POLICY`` when torch loads, so set it in the environment (the JSON records it).
 * **Per metric.** Every metric of the panel (with ``--fmi`` also FMI_pixel and FMI_dct, which take seconds), new
   and baseline, in the same way; "Qabf+Nabf", the panel's shared call (:func:`semfuse.metrics.gradient.qabf_and_nabf`)
   against the baseline's two calls; and :func:`semfuse.metrics.evaluate_triplet` on the uint8 numpy arrays
@@ -63,11 +64,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import cpu_model, git_commit, git_dirty, time_calls, write_report  # noqa: E402
 
-from semfuse.cli import physical_cores
 from semfuse.evaluation.fusion import evaluate_methods, load_grey_uint8
 from semfuse.metrics import FUSION_METRICS, PANEL, evaluate_metrics, evaluate_triplet
 from semfuse.metrics.compiled import compiled_metrics
 from semfuse.metrics.gradient import qabf_and_nabf
+from semfuse.process import physical_cores
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / ".." / "shared" / "data"
@@ -172,6 +173,24 @@ def time_evaluate(data_root: Path, count: int, cores: int, repeats: int) -> dict
             "triplets_per_s": {name: len(pairs) / entry["median_s"] for name, entry in times.items()}}  # fmt: skip
 
 
+def print_results(rounds: dict, metrics: dict, ratios: dict, evaluate: dict | None) -> None:
+    """Print the timings, the per-metric medians, the ratios and the evaluate throughput to stderr."""
+    for name, entry in rounds.items():
+        cpu = f", CPU {entry['cpu']['median_s']:.4f}" if "cpu" in entry else ""
+        print(f"{name:28s} median {entry['median_s']:.4f} s  (min {entry['min_s']:.4f}, max {entry['max_s']:.4f}, "
+              f"IQR {entry['iqr_s']:.4f}{cpu})", file=sys.stderr)  # fmt: skip
+    for name, pair in metrics.items():
+        new, old = pair["panel"], pair["baseline_panel"]
+        print(f"  {name:10s} {new['median_s']:.4f} s, CPU {new['cpu']['median_s']:.4f}  (baseline {old['median_s']:.4f}"
+              f" s, CPU {old['cpu']['median_s']:.4f})", file=sys.stderr)  # fmt: skip
+    for clock, values in ratios.items():
+        for name, value in values.items():
+            print(f"{clock:4s} {name:40s} {value:.3f}", file=sys.stderr)
+    if evaluate is not None:
+        for name, value in evaluate["triplets_per_s"].items():
+            print(f"evaluate, {evaluate['triplets']} triplets, {name}: {value:.2f} triplets/s", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Time the fusion metric panel on one 640x480 triplet.")
@@ -246,20 +265,7 @@ def main(argv: list[str] | None = None) -> None:
             "panel_over_reference": median["panel"] / median["reference_conv2d_11x11_f64"],
             "baseline_panel_over_reference": median["baseline_panel"] / median["reference_conv2d_11x11_f64"],
         }
-    for name, entry in rounds.items():
-        cpu = f", CPU {entry['cpu']['median_s']:.4f}" if "cpu" in entry else ""
-        print(f"{name:28s} median {entry['median_s']:.4f} s  (min {entry['min_s']:.4f}, max {entry['max_s']:.4f}, "
-              f"IQR {entry['iqr_s']:.4f}{cpu})", file=sys.stderr)  # fmt: skip
-    for name, pair in metrics.items():
-        new, old = pair["panel"], pair["baseline_panel"]
-        print(f"  {name:10s} {new['median_s']:.4f} s, CPU {new['cpu']['median_s']:.4f}  (baseline {old['median_s']:.4f}"
-              f" s, CPU {old['cpu']['median_s']:.4f})", file=sys.stderr)  # fmt: skip
-    for clock, values in ratios.items():
-        for name, value in values.items():
-            print(f"{clock:4s} {name:40s} {value:.3f}", file=sys.stderr)
-    if evaluate is not None:
-        for name, value in evaluate["triplets_per_s"].items():
-            print(f"evaluate, {evaluate['triplets']} triplets, {name}: {value:.2f} triplets/s", file=sys.stderr)
+    print_results(rounds, metrics, ratios, evaluate)
     report = {
         "benchmark": "seconds per 640x480 triplet (fused, ir, vis), fusion metric panel, float64 inside",
         "input": {

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _browser import Chromium, find_chromium
 from _env import REPO, environment, write_report
 
 from semfuse.data.io import list_images
@@ -24,7 +25,6 @@ from semfuse.data.pairs import pair_folders
 from semfuse.evaluation.fusion import evaluate_methods
 from semfuse.inference import fuse_pairs
 from semfuse.methods import get_method
-from semfuse.report.browser import Chromium, find_chromium
 from semfuse.report.html import write_report as write_html_report
 
 DATA = REPO.parent / "shared" / "data"

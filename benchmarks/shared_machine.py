@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import environment, write_report  # noqa: E402
 
-from semfuse.cli import physical_cores  # noqa: E402
+from semfuse.process import physical_cores  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,8 +24,8 @@ works from a Gram matrix), so its rows also give the FLOPs it executes and the f
 
 import argparse
 import os
-import sys
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,8 +37,8 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import count_onednn_convolutions, environment, time_calls, write_report  # noqa: E402
 
-from semfuse.cli import physical_cores, reuse_freed_memory  # noqa: E402
 from semfuse.models.weights import load_fusion_net  # noqa: E402
+from semfuse.process import physical_cores, reuse_freed_memory  # noqa: E402
 
 CPU = torch.device("cpu")
 

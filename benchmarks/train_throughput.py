@@ -9,7 +9,8 @@ the code before issue 9 is ``benchmarks/versus_baseline.py``.
 Each measurement: ``--warmup`` untimed iterations, then ``--iters`` timed ones (synchronised on CUDA); the median
 seconds per iteration gives crops/s, with the min-max spread.
 
-    python benchmarks/train_throughput.py [--device cpu] [--iters 5] [--out benchmarks/results/train_throughput_cpu.json]
+    python benchmarks/train_throughput.py [--device cpu] [--iters 5] \\
+        [--out benchmarks/results/train_throughput_cpu.json]
 """
 
 import argparse
@@ -67,8 +68,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     # imported here: versus_baseline's worker imports this module's measure() under older semfuse versions too
-    from semfuse.cli import reuse_freed_memory
     from semfuse.device import native_bfloat16
+    from semfuse.process import reuse_freed_memory
 
     device = torch.device(args.device)
     reuse_freed_memory()  # as `semfuse train` runs

@@ -19,6 +19,8 @@ DEMO_METHODS = ("semfuse", "average")  # the network with its default weights, a
 
 @dataclass
 class DemoResult:
+    """What :func:`run_demo` wrote: the fused folders, the evaluation, the problems and the HTML report."""
+
     fused_dirs: dict[str, Path]
     evaluation: EvaluationResult
     failed: list[str]

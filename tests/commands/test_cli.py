@@ -51,7 +51,8 @@ def test_fuse_folders_with_bundled_weights(folders, tmp_path):
     assert road.size == (121, 77) and road.mode == "RGB"  # colour in, colour out, odd size kept
     assert tno.size == (100, 90) and tno.mode == "L"  # grey in, grey out
     fused = np.asarray(tno, dtype=np.float64)
-    a, b = np.asarray(Image.open(ir / "tno.png").convert("L"), float), np.asarray(Image.open(vis / "tno.png").convert("L"), float)
+    a = np.asarray(Image.open(ir / "tno.png").convert("L"), float)
+    b = np.asarray(Image.open(vis / "tno.png").convert("L"), float)
     # the warm-start network approximates the average of the sources
     assert np.abs(fused - (a + b) / 2).mean() < np.abs(fused - a).mean()
     assert np.abs(fused - (a + b) / 2).mean() < np.abs(fused - b).mean()
@@ -71,7 +72,8 @@ def test_existing_output_is_kept_unless_overwrite(folders, tmp_path, tiny_weight
     out = tmp_path / "out"
     out.mkdir()
     (out / "road.png").write_bytes(b"precious")
-    argv = ["fuse", "--ir", str(ir), "--vis", str(vis), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"]
+    argv = ["fuse", "--ir", str(ir), "--vis", str(vis), "--out", str(out), "--weights", str(tiny_weights),
+            "--no-progress"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "road.png exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
@@ -88,7 +90,8 @@ def test_bad_pairs_are_reported_and_the_rest_fused(folders, tmp_path, tiny_weigh
     crop_to(bundled_data / "tno/vi/05.png", vis / "sizes.png", (0, 0, 41, 30))
     crop_to(bundled_data / "tno/ir/05.png", ir / "lonely.png", (0, 0, 10, 10))
     out = tmp_path / "out"
-    argv = ["fuse", "--ir", str(ir), "--vis", str(vis), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"]
+    argv = ["fuse", "--ir", str(ir), "--vis", str(vis), "--out", str(out), "--weights", str(tiny_weights),
+            "--no-progress"]
     assert main(argv) == 1
     assert sorted(p.name for p in out.iterdir()) == ["road.png", "tno.png"]
     log = caplog.text
@@ -103,8 +106,8 @@ def test_bad_pairs_are_reported_and_the_rest_fused(folders, tmp_path, tiny_weigh
     [
         (["--method", "nonsense"], "unknown fusion method 'nonsense'"),
         (["--weights", "missing.safetensors"], "neither a file nor a bundled name"),
-        (["--device", "cuda:0"] if not __import__("torch").cuda.is_available() else ["--method", "nope"], "not available"
-         if not __import__("torch").cuda.is_available() else "unknown fusion method"),
+        (["--device", "cuda:0"] if not __import__("torch").cuda.is_available() else ["--method", "nope"],
+         "not available" if not __import__("torch").cuda.is_available() else "unknown fusion method"),
     ],
 )
 def test_wrong_arguments_give_one_line_errors(folders, tmp_path, capsys, extra, message):
@@ -147,34 +150,6 @@ def test_train_command_runs_a_smoke_schedule(tmp_path, bundled_data, capsys):
     assert "warm_start.rule" in capsys.readouterr().err
     assert main(["train", "--ir", "x", "--vis", "y", "nonsense.key=1"]) == 2
     assert "unknown config key nonsense" in capsys.readouterr().err
-
-
-def test_freed_tensor_memory_is_reused_without_page_faults():
-    """After reuse_freed_memory (as the computing commands set it), a large tensor freed and allocated again
-    is soon served from memory already mapped: no fresh zero-filled pages (counted in a child process; glibc
-    needs a few rounds before its freed blocks line up with the aligned requests)."""
-    import subprocess
-    import sys
-
-    script = (
-        "import resource, torch\n"
-        "from semfuse.cli import reuse_freed_memory\n"
-        "faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-        "def touch():\n"
-        "    before = faults(); torch.empty(16 * 2**20).fill_(1.0); return faults() - before\n"
-        "default = [touch() for _ in range(4)]\n"
-        "assert reuse_freed_memory()\n"
-        "reused = [touch() for _ in range(12)]\n"
-        "print(min(default), min(reused[-4:]))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
-    if result.returncode and "assert reuse_freed_memory()" in result.stderr:
-        pytest.skip("not glibc: mallopt is not available")
-    assert result.returncode == 0, result.stderr[-2000:]
-    default, reused = (int(value) for value in result.stdout.split())
-    pages = 16 * 2**20 * 4 // 4096  # a 64 MB tensor
-    assert default > pages // 2  # glibc's default: a fresh mapping, page-faulted in, every time
-    assert reused < pages // 20
 
 
 def test_the_parser_loads_no_torch_so_thread_settings_come_first():

@@ -11,7 +11,7 @@ from PIL import Image
 
 from semfuse.cli import main
 from semfuse.errors import SemfuseError
-from semfuse.evaluation.fusion import evaluate_methods, load_grey_uint8, matlab_rgb2gray
+from semfuse.evaluation.fusion import evaluate_methods, load_grey_uint8, matlab_rgb2gray, score_methods, write_scores
 from semfuse.metrics import PANEL, evaluate_triplet
 
 # stem -> bundled TNO pair and a 128 x 96 crop of it: small images keep the test fast (the oracle tests use full images)
@@ -178,10 +178,24 @@ def test_worker_threads_give_the_same_tables(tno):
             np.testing.assert_allclose(list(values.values()), list(two.scores[method][stem].values()), rtol=1e-12)
 
 
+def test_scores_without_files_then_written_as_evaluate_writes_them(tno):
+    before = sorted(tno.rglob("*"))
+    scored = score_methods(tno / "ir", tno / "vi", {"max": tno / "max"}, metrics="EN,SF", progress=False)
+    assert sorted(tno.rglob("*")) == before  # scoring writes nothing
+    assert scored.metrics == ("EN", "SF") and set(scored.scores) == {"max"}
+    evaluated = evaluate_methods(tno / "ir", tno / "vi", {"max": tno / "max"}, tno / "a", metrics="EN,SF",
+                                 progress=False)
+    written = write_scores(scored, tno / "b", {"ir": tno / "ir", "vis": tno / "vi"}, {"max": tno / "max"})
+    assert [path.relative_to(tno / "b") for path in written] == [path.relative_to(tno / "a")
+                                                               for path in evaluated.outputs]
+    for name in ("metrics.csv", "summary.csv", "summary.md", "notes.csv"):
+        assert (tno / "a" / name).read_bytes() == (tno / "b" / name).read_bytes()
+
+
 def test_no_more_workers_than_triplets(tno, monkeypatch):
     # one triplet: no worker thread, and the torch threads stay as they are for its tensor operations
     calls = []
-    monkeypatch.setattr("semfuse.evaluation.fusion.torch.set_num_threads", calls.append)
+    monkeypatch.setattr("torch.set_num_threads", calls.append)  # as semfuse.process.torch_threads calls it
     monkeypatch.setattr("semfuse.evaluation.fusion.ThreadPoolExecutor", None)  # a pool would fail
     (tno / "one").mkdir()
     (tno / "one/01.png").write_bytes((tno / "max/01.png").read_bytes())

@@ -5,6 +5,7 @@ under pytest's temporary folder and prints its path.
 """
 
 import csv
+import importlib.util
 import json
 import re
 import shutil
@@ -15,9 +16,20 @@ import pytest
 from semfuse.cli import main
 from semfuse.demo import samples_dir
 from semfuse.errors import SemfuseError
-from semfuse.report.browser import Chromium, find_chromium
 from semfuse.report.html import write_report
 
+
+def _load_browser():
+    """The headless-Chromium driver, which lives beside the benchmarks (it is not part of the package)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "_browser.py"
+    spec = importlib.util.spec_from_file_location("_browser", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_browser = _load_browser()
+Chromium, find_chromium = _browser.Chromium, _browser.find_chromium
 METRICS = ("EN", "SD", "SF", "AG", "Nabf")  # as in conftest.py
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="no chromium executable (apt-get install "
                                     "chromium); the report's browser tests need one")

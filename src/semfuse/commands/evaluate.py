@@ -10,6 +10,8 @@ logger = logging.getLogger("semfuse.evaluate")
 
 
 def add_parser(subparsers) -> None:
+    from semfuse.commands.options import add_report_option
+
     parser = subparsers.add_parser(
         "evaluate",
         help="score fused images against their sources (EN, SD, SF, ... MS-SSIM, PSNR) and plot CDFs",
@@ -43,54 +45,27 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.add_argument("--report", action="store_true",
-                        help="also write OUT/report.html, the HTML comparison report (see 'semfuse report --help')")
+    add_report_option(parser, "also write OUT/report.html, the HTML comparison report (see 'semfuse report --help')")
     parser.add_argument("--weights", action="append", default=[], metavar="NAME=FILE",
                         help="the weights file a method's images were fused with, recorded in OUT/run.json and "
                         "shown in the report with its card; repeatable")
     parser.set_defaults(run=run)
 
 
-def parse_fused(values: list[str], option: str = "--fused") -> dict[str, Path]:
-    """``["NAME=DIR", ...]`` -> ``{NAME: Path(DIR)}``, in the order given (also for ``--weights NAME=FILE``).
-
-    Raises:
-        SemfuseError: for an entry without '=', an empty name or folder, or a repeated name.
-    """
-    from semfuse.errors import SemfuseError
-
-    folders: dict[str, Path] = {}
-    for value in values:
-        name, separator, folder = value.partition("=")
-        name, folder = name.strip(), folder.strip()
-        if not separator or not name or not folder:
-            form, example = ("NAME=FILE", "ours=w.safetensors") if option == "--weights" else \
-                ("NAME=DIR", "ours=results/ours")
-            raise SemfuseError(f"{option} {value!r} is not {form}; write e.g. {option} {example}")
-        if name in folders:
-            raise SemfuseError(f"method name {name!r} is given twice in {option}; give each method its own name")
-        folders[name] = Path(folder)
-    return folders
-
-
 def run(args) -> int:
-    from semfuse.commands.report import default_report_path, write_and_log
+    from semfuse.commands.options import parse_named_paths, planned_report, write_and_log
     from semfuse.evaluation.fusion import evaluate_methods
-    from semfuse.files import refuse_existing
-    from semfuse.report.html import files_dir_of
 
-    report = default_report_path(args.out, None) if args.report else None
-    if report is not None:
-        refuse_existing([report, files_dir_of(report)], args.overwrite)
+    report = planned_report(args)
     result = evaluate_methods(
         args.ir,
         args.vis,
-        parse_fused(args.fused),
+        parse_named_paths(args.fused),
         args.out,
         metrics=args.metrics,
         overwrite=args.overwrite,
         progress=not args.no_progress,
-        weights=parse_fused(args.weights, "--weights"),
+        weights=parse_named_paths(args.weights, "--weights"),
         workers=getattr(args, "threads", 1),  # one triplet per thread, one torch thread each
     )
     scored = sum(len(images) for images in result.scores.values())

@@ -1,10 +1,9 @@
 """``semfuse report``: the HTML comparison report of an evaluate folder and/or a segeval folder."""
 
 import argparse
-import logging
 from pathlib import Path
 
-logger = logging.getLogger("semfuse.report")
+from semfuse.commands.options import default_report_path, parse_named_paths, write_and_log
 
 
 def add_parser(subparsers) -> None:
@@ -38,33 +37,15 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def default_report_path(evaluation: Path | None, segeval: Path | None) -> Path:
-    """``report.html`` in the evaluation folder, else in the segeval folder."""
-    return Path(evaluation or segeval) / "report.html"
-
-
-def write_and_log(out: Path, evaluation: Path | None, segeval: Path | None, overwrite: bool, **options) -> Path:
-    """Write the report, log what it holds, and return its path (shared by report, evaluate and segeval)."""
-    from semfuse.report.html import write_report
-
-    result = write_report(out, evaluation, segeval, overwrite=overwrite, **options)
-    logger.info("report: %s (%d pairs, %d methods, %d images; thumbnails in %s)", result.html, result.pairs,
-                result.methods, result.images, result.files_dir)
-    if result.missing:
-        logger.warning("report: %d image(s) could not be read and show as missing", result.missing)
-    return result.html
-
-
 def run(args) -> int:
-    from semfuse.commands.evaluate import parse_fused
     from semfuse.errors import SemfuseError
 
     if args.evaluation is None and args.segeval is None:
         raise SemfuseError("give --evaluation DIR (an evaluate output folder), --segeval DIR, or both")
     folders = {key: value for key, value in (("ir", args.ir), ("vis", args.vis)) if value is not None}
     if args.fused:
-        folders["fused"] = parse_fused(args.fused)
-    out = args.out or default_report_path(args.evaluation, args.segeval)
+        folders["fused"] = parse_named_paths(args.fused)
+    out = args.out or default_report_path(args.evaluation or args.segeval)
     path = write_and_log(out, args.evaluation, args.segeval, args.overwrite, copy_images=args.copy_images,
                          folders=folders, title=args.title)
     print(path)

@@ -3,6 +3,8 @@
 import argparse
 from pathlib import Path
 
+from semfuse.commands.options import add_report_option, parse_named_paths, planned_report, write_and_log
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -38,31 +40,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("--report", action="store_true",
-                        help="also write OUT/report.html: Table I, prediction overlays (where the runs saved "
-                        "predictions), provenance")
+    add_report_option(parser, "also write OUT/report.html: Table I, prediction overlays (where the runs saved "
+                      "predictions), provenance")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from semfuse.commands.evaluate import parse_fused
     from semfuse.config import load_config
     from semfuse.device import resolve_device
     from semfuse.errors import SemfuseError
     from semfuse.evaluation.segmentation import fuse_for_protocol, protocol_data, run_segeval
-
-    from semfuse.commands.report import default_report_path, write_and_log
-    from semfuse.files import refuse_existing
-    from semfuse.report.html import files_dir_of
     from semfuse.report.provenance import run_record, write_run_record
 
-    report = default_report_path(None, args.out) if args.report else None
-    if report is not None:
-        refuse_existing([report, files_dir_of(report)], args.overwrite)
+    report = planned_report(args)
     flags = [f"device={args.device}"] if args.device else []
     config = load_config(args.config, flags + args.overrides)
     config.validate()
-    fused = parse_fused(args.fused)
+    fused = parse_named_paths(args.fused)
     if not fused and not args.method:
         raise SemfuseError("no method to evaluate; give --fused NAME=DIR or --method NAME")
     data = protocol_data(args.data, config, args.test_split)

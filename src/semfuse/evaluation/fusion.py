@@ -3,7 +3,10 @@
 Images are paired by file stem across the infrared folder, the visible folder and each method's folder. Every
 image is brought to 8-bit grey as the MATLAB evaluation code sees it: grey files (including colour files with
 R = G = B) as their 8-bit values, colour files with MATLAB's ``rgb2gray`` (see :func:`matlab_rgb2gray`). Missing,
-unreadable and size-mismatched images are logged, skipped and counted; everything else is scored and written.
+unreadable and size-mismatched images are logged, skipped and counted; everything else is scored.
+
+:func:`score_methods` returns the scores and writes nothing; :func:`write_scores` writes them (tables, notes, CDF
+plots, run.json); :func:`evaluate_methods`, what ``semfuse evaluate`` runs, refuses existing outputs, then does both.
 """
 
 import logging
@@ -14,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -24,6 +26,7 @@ from semfuse.evaluation.undefined import notes_csv, score_triplet
 from semfuse.files import atomic_write_text, refuse_existing
 from semfuse.interrupts import summarise_interruption
 from semfuse.metrics import FUSION_METRICS, resolve_metric_names
+from semfuse.process import torch_threads
 from semfuse.report import (
     metrics_csv,
     plot_cdf,
@@ -64,27 +67,36 @@ def load_grey_uint8(path: Path) -> np.ndarray:
     return matlab_rgb2gray(image) if image.ndim == 3 else image
 
 
+Scores = dict[str, dict[str, dict[str, float]]]  # {method: {image stem: {metric: value}}}
+Notes = dict[str, dict[str, dict[str, str]]]  # {method: {image stem: {metric: reason}}} for every NaN score
+
+
 @dataclass
-class EvaluationResult:
-    """What :func:`evaluate_methods` scored and wrote.
+class FusionScores:
+    """What :func:`score_methods` scored.
 
     Attributes:
         metrics: the metric names, in column order.
         scores: ``{method: {image stem: {metric: value}}}``.
         problems: one line per skipped file or pair.
-        outputs: the files written.
         notes: ``{method: {image stem: {metric: reason}}}`` for every NaN score.
     """
 
     metrics: tuple[str, ...]
-    scores: dict[str, dict[str, dict[str, float]]]
+    scores: Scores
     problems: list[str] = field(default_factory=list)
+    notes: Notes = field(default_factory=dict)
+
+
+@dataclass
+class EvaluationResult(FusionScores):
+    """What :func:`evaluate_methods` scored (see :class:`FusionScores`) and wrote (``outputs``: the files)."""
+
     outputs: list[Path] = field(default_factory=list)
-    notes: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 def output_files(out_dir: Path, metrics: Sequence[str]) -> list[Path]:
-    """The files :func:`evaluate_methods` writes under ``out_dir``."""
+    """The files :func:`write_scores` writes under ``out_dir``."""
     out_dir = Path(out_dir)
     tables = [out_dir / "metrics.csv", out_dir / "summary.csv", out_dir / "summary.md", out_dir / "notes.csv",
               out_dir / RUN_RECORD]
@@ -95,88 +107,194 @@ def _size(image: np.ndarray) -> str:
     return f"{image.shape[1]}x{image.shape[0]}"
 
 
-def _report(problems: list[str], message: str) -> None:
-    logger.warning(message)
-    problems.append(message)
+class _Scoring:
+    """Scores the triplets of one run into its tables, in threads when ``workers > 1``.
+
+    With workers, triplets are scored in threads (the metrics' tensor operations release the GIL), at most
+    2 * workers in flight; results land in the same tables in the same order.
+    """
+
+    def __init__(self, methods: Sequence[str], metrics: tuple[str, ...], workers: int):
+        self.metrics = metrics
+        self.scores: Scores = {method: {} for method in methods}
+        self.notes: Notes = {method: {} for method in methods}
+        self.problems: list[str] = []
+        self.workers = workers
+        self.pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        self.pending: deque = deque()
+
+    def report(self, message: str) -> None:
+        logger.warning(message)
+        self.problems.append(message)
+
+    def load(self, path: Path, what: str) -> np.ndarray | None:
+        try:
+            return load_grey_uint8(path)
+        except ImageReadError as error:
+            self.report(f"{what}: {error}; skipped")
+            return None
+
+    def sources(self, stem: str, ir_images: Mapping[str, Path],
+                vis_images: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The pair (infrared, visible) of ``stem`` as grey images, or None (reported) when it cannot be scored."""
+        if stem not in ir_images or stem not in vis_images:
+            present, missing = ("infrared", "visible") if stem in ir_images else ("visible", "infrared")
+            self.report(f"{stem}: {present} image without a {missing} image; skipped")
+            return None
+        ir, vis = self.load(ir_images[stem], stem), self.load(vis_images[stem], stem)
+        if ir is None or vis is None:
+            return None
+        if ir.shape != vis.shape:
+            self.report(f"{stem}: infrared {_size(ir)} and visible {_size(vis)} differ in size; skipped")
+            return None
+        return ir, vis
+
+    def fused(self, method: str, images: Mapping[str, Path], stem: str, ir: np.ndarray) -> np.ndarray | None:
+        """A method's fused image of ``stem`` as grey, or None (reported) when missing, unreadable or mis-sized."""
+        if stem not in images:
+            self.report(f"{method}: no fused image for {stem}; skipped")
+            return None
+        fused = self.load(images[stem], f"{method}/{stem}")
+        if fused is not None and fused.shape != ir.shape:
+            self.report(f"{method}/{stem}: fused image is {_size(fused)}, sources are {_size(ir)}; skipped")
+            return None
+        return fused
+
+    def submit(self, method: str, stem: str, fused: np.ndarray, ir: np.ndarray, vis: np.ndarray) -> None:
+        if self.pool is None:
+            self.store(method, stem, score_triplet(fused, ir, vis, self.metrics))
+            return
+        self.pending.append((method, stem, self.pool.submit(score_triplet, fused, ir, vis, self.metrics)))
+        self.collect(2 * self.workers)
+
+    def collect(self, keep: int) -> None:
+        """Store finished triplets until at most ``keep`` are in flight."""
+        while len(self.pending) > keep:
+            method, stem, future = self.pending.popleft()
+            self.store(method, stem, future.result())
+
+    def store(self, method: str, stem: str, scored: tuple[dict[str, float], dict[str, str]]) -> None:
+        self.scores[method][stem], reasons = scored
+        if reasons:
+            self.notes[method][stem] = reasons
+
+    def run(self, ir_images: Mapping[str, Path], vis_images: Mapping[str, Path],
+            fused_images: Mapping[str, Mapping[str, Path]], progress: bool) -> None:
+        """Score every method's image of every pair, in stem order."""
+        stems = sorted(set(ir_images) | set(vis_images))
+        for method, images in fused_images.items():
+            for stem in sorted(set(images) - set(stems)):
+                self.report(f"{method}: {images[stem]} has no infrared/visible pair of that name; skipped")
+        total = len(stems) * len(fused_images)
+        with (
+            logging_redirect_tqdm(),
+            tqdm(total=total, desc="evaluate", unit="image", disable=not progress) as bar,
+            summarise_interruption(lambda: sum(map(len, self.scores.values())), total, "images",
+                                   "nothing was written; run again to score them all"),
+        ):
+            for stem in stems:
+                pair = self.sources(stem, ir_images, vis_images)
+                for method, images in fused_images.items():
+                    bar.update(1)
+                    if pair is None:
+                        continue
+                    fused = self.fused(method, images, stem, pair[0])
+                    if fused is not None:
+                        self.submit(method, stem, fused, *pair)
+            self.collect(0)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
 
 
-def _load(path: Path, problems: list[str], what: str) -> np.ndarray | None:
-    try:
-        return load_grey_uint8(path)
-    except ImageReadError as error:
-        _report(problems, f"{what}: {error}; skipped")
-        return None
+def _metric_names(metrics: str | Sequence[str] | None, fused_dirs: Mapping) -> tuple[str, ...]:
+    names = resolve_metric_names(metrics)
+    if not fused_dirs:
+        raise SemfuseError("no fused folder given; pass at least one --fused NAME=DIR")
+    return names
 
 
-def _score_methods(
-    ir_images: Mapping[str, Path],
-    vis_images: Mapping[str, Path],
-    fused_images: Mapping[str, Mapping[str, Path]],
-    metrics: tuple[str, ...],
-    progress: bool,
+def score_methods(
+    ir_dir: str | Path,
+    vis_dir: str | Path,
+    fused_dirs: Mapping[str, str | Path],
+    metrics: str | Sequence[str] | None = None,
+    progress: bool = True,
     workers: int = 1,
-) -> tuple[dict[str, dict[str, dict[str, float]]], list[str], dict[str, dict[str, dict[str, str]]]]:
-    problems: list[str] = []
-    # workers > 1: triplets are scored in threads (the metrics' tensor operations release the GIL), each with one
-    # torch thread, at most 2 * workers triplets in flight; results land in the same tables in the same order.
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    pending: deque = deque()
+) -> FusionScores:
+    """Score every method's fused images against the sources; returns the scores and writes nothing.
 
-    def collect(keep: int) -> None:
-        while len(pending) > keep:
-            method, stem, future = pending.popleft()
-            scores[method][stem], reasons = future.result()
-            if reasons:
-                notes[method][stem] = reasons
+    Args:
+        ir_dir: folder of infrared images.
+        vis_dir: folder of visible images (grey or colour).
+        fused_dirs: method name -> folder of its fused images, named like the sources.
+        metrics: metric names (a list or a comma-separated string); None for the whole panel.
+        progress: show a progress bar.
+        workers: triplets scored at once, each in its own thread with one torch thread (the scores are the same);
+            at most the number of triplets, and with a single worker the torch threads stay as they are.
 
-    scores: dict[str, dict[str, dict[str, float]]] = {method: {} for method in fused_images}
-    notes: dict[str, dict[str, dict[str, str]]] = {method: {} for method in fused_images}
-    stems = sorted(set(ir_images) | set(vis_images))
-    for method, images in fused_images.items():
-        for stem in sorted(set(images) - set(stems)):
-            _report(problems, f"{method}: {images[stem]} has no infrared/visible pair of that name; skipped")
-    total = len(stems) * len(fused_images)
-    with (
-        logging_redirect_tqdm(),
-        tqdm(total=total, desc="evaluate", unit="image", disable=not progress) as bar,
-        summarise_interruption(lambda: sum(map(len, scores.values())), total, "images",
-                               "nothing was written; run again to score them all"),
-    ):
-        for stem in stems:
-            if stem not in ir_images or stem not in vis_images:
-                present, missing = ("infrared", "visible") if stem in ir_images else ("visible", "infrared")
-                _report(problems, f"{stem}: {present} image without a {missing} image; skipped")
-                bar.update(len(fused_images))
-                continue
-            ir = _load(ir_images[stem], problems, stem)
-            vis = _load(vis_images[stem], problems, stem)
-            if ir is not None and vis is not None and ir.shape != vis.shape:
-                _report(problems, f"{stem}: infrared {_size(ir)} and visible {_size(vis)} differ in size; skipped")
-                ir = None
-            for method, images in fused_images.items():
-                bar.update(1)
-                if ir is None or vis is None:
-                    continue
-                if stem not in images:
-                    _report(problems, f"{method}: no fused image for {stem}; skipped")
-                    continue
-                fused = _load(images[stem], problems, f"{method}/{stem}")
-                if fused is None:
-                    continue
-                if fused.shape != ir.shape:
-                    _report(problems, f"{method}/{stem}: fused image is {_size(fused)}, sources are {_size(ir)}; skipped")
-                    continue
-                if pool is not None:
-                    pending.append((method, stem, pool.submit(score_triplet, fused, ir, vis, metrics)))
-                    collect(2 * workers)
-                    continue
-                scores[method][stem], reasons = score_triplet(fused, ir, vis, metrics)
-                if reasons:
-                    notes[method][stem] = reasons
-        collect(0)
-    if pool is not None:
-        pool.shutdown(cancel_futures=True)
-    return scores, problems, notes
+    Returns:
+        The scores, the problems (skipped files, also logged) and the reasons for NaN scores.
+
+    Raises:
+        SemfuseError: bad arguments, a missing folder, or nothing could be scored.
+    """
+    names = _metric_names(metrics, fused_dirs)
+    ir_images, vis_images = list_images(ir_dir), list_images(vis_dir)
+    fused_images = {method: list_images(folder) for method, folder in fused_dirs.items()}
+    # No more workers than triplets: with one triplet, its tensor operations keep all the torch threads.
+    triplets = sum(len(set(images) & set(ir_images) & set(vis_images)) for images in fused_images.values())
+    workers = max(1, min(workers, triplets))
+    scoring = _Scoring(list(fused_images), names, workers)
+    try:
+        with torch_threads(1 if workers > 1 else None):
+            scoring.run(ir_images, vis_images, fused_images, progress)
+    finally:
+        scoring.close()
+    if not any(scoring.scores.values()):
+        raise SemfuseError(f"no fused image could be scored ({len(scoring.problems)} problems above); "
+                           "check the folders")
+    return FusionScores(names, scoring.scores, scoring.problems, scoring.notes)
+
+
+def write_scores(
+    result: FusionScores,
+    out_dir: str | Path,
+    inputs: Mapping[str, str | Path],
+    fused_dirs: Mapping[str, str | Path],
+    weights: Mapping[str, str | Path] | None = None,
+    command: Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write the scores to ``out_dir`` (created); returns the files written, each atomically.
+
+    Writes ``metrics.csv`` (``method,image,<metrics>``), ``summary.csv`` and ``summary.md`` (mean ± std per method,
+    best in bold), ``notes.csv`` (the reason for every NaN score), ``cdf/<metric>.png`` / ``.svg`` (one curve per
+    method) and ``run.json`` (version, commit, command line, ``inputs``, ``fused_dirs``, ``weights``, metrics and
+    problems; read by the HTML report).
+
+    Raises:
+        SemfuseError: an output file exists and ``overwrite`` is not set.
+    """
+    names, scores, out_dir = result.metrics, result.scores, Path(out_dir)
+    targets = output_files(out_dir, names)
+    direction = {name: FUSION_METRICS[name].higher_is_better for name in names}
+    with np.errstate(invalid="ignore"):  # the spread of infinite values (PSNR of identical images) is NaN
+        summary = summarise(scores, names)
+    outputs = [
+        atomic_write_text(targets[0], metrics_csv(scores, names), overwrite),
+        atomic_write_text(targets[1], summary_csv(summary, names), overwrite),
+        atomic_write_text(targets[2], summary_markdown(summary, names, direction), overwrite),
+        atomic_write_text(targets[3], notes_csv(result.notes), overwrite),
+    ]
+    for name in names:
+        values = {method: [row[name] for row in images.values()] for method, images in scores.items()}
+        paths = [out_dir / "cdf" / f"{name}.png", out_dir / "cdf" / f"{name}.svg"]
+        outputs += plot_cdf(values, name, direction[name], paths, overwrite)
+    record = run_record(inputs, fused_dirs, weights, command, {"metrics": list(names), "problems": result.problems})
+    outputs.append(write_run_record(out_dir, record, overwrite))
+    return outputs
 
 
 def evaluate_methods(
@@ -193,10 +311,8 @@ def evaluate_methods(
 ) -> EvaluationResult:
     """Score every method's fused images against the sources and write tables and CDF plots to ``out_dir``.
 
-    Writes ``metrics.csv`` (``method,image,<metrics>``), ``summary.csv`` and ``summary.md`` (mean ± std per method,
-    best in bold), ``notes.csv`` (the reason for every NaN score), ``cdf/<metric>.png`` / ``.svg`` (one curve per
-    method) and ``run.json`` (version, commit, command line, folders, weights; read by the HTML report). Existing
-    outputs are refused unless ``overwrite``; every file is written atomically.
+    :func:`score_methods` then :func:`write_scores` (see them for the scoring and the files); existing outputs are
+    refused before any scoring unless ``overwrite``.
 
     Args:
         ir_dir: folder of infrared images.
@@ -208,9 +324,8 @@ def evaluate_methods(
         progress: show a progress bar.
         weights: method -> the weights file its images were fused with, recorded in ``run.json`` when known.
         command: the command line recorded in ``run.json`` (default: ``sys.argv``).
-        workers: triplets scored at once, each in its own thread with one torch thread (the scores are the same);
-            at most the number of triplets, and with a single worker the torch threads stay as they are.
-            ``semfuse evaluate`` passes ``--threads`` (default: the physical cores).
+        workers: triplets scored at once (see :func:`score_methods`); ``semfuse evaluate`` passes ``--threads``
+            (default: the physical cores).
 
     Returns:
         The scores, the problems (skipped files) and the written files.
@@ -218,42 +333,7 @@ def evaluate_methods(
     Raises:
         SemfuseError: bad arguments, a missing folder, existing outputs, or nothing could be scored.
     """
-    names = resolve_metric_names(metrics)
-    if not fused_dirs:
-        raise SemfuseError("no fused folder given; pass at least one --fused NAME=DIR")
-    targets = output_files(Path(out_dir), names)
-    refuse_existing(targets, overwrite)
-    ir_images, vis_images = list_images(ir_dir), list_images(vis_dir)
-    fused_images = {method: list_images(folder) for method, folder in fused_dirs.items()}
-
-    # No more workers than triplets: with one triplet, its tensor operations keep all the torch threads.
-    triplets = sum(len(set(images) & set(ir_images) & set(vis_images)) for images in fused_images.values())
-    workers = max(1, min(workers, triplets))
-    torch_threads = torch.get_num_threads()
-    if workers > 1:
-        torch.set_num_threads(1)
-    try:
-        scores, problems, notes = _score_methods(ir_images, vis_images, fused_images, names, progress, workers)
-    finally:
-        torch.set_num_threads(torch_threads)
-    if not any(scores.values()):
-        raise SemfuseError(f"no fused image could be scored ({len(problems)} problems above); check the folders")
-
-    direction = {name: FUSION_METRICS[name].higher_is_better for name in names}
-    with np.errstate(invalid="ignore"):  # the spread of infinite values (PSNR of identical images) is NaN
-        summary = summarise(scores, names)
-    out_dir = Path(out_dir)
-    outputs = [
-        atomic_write_text(targets[0], metrics_csv(scores, names), overwrite),
-        atomic_write_text(targets[1], summary_csv(summary, names), overwrite),
-        atomic_write_text(targets[2], summary_markdown(summary, names, direction), overwrite),
-        atomic_write_text(targets[3], notes_csv(notes), overwrite),
-    ]
-    for name in names:
-        values = {method: [row[name] for row in images.values()] for method, images in scores.items()}
-        paths = [out_dir / "cdf" / f"{name}.png", out_dir / "cdf" / f"{name}.svg"]
-        outputs += plot_cdf(values, name, direction[name], paths, overwrite)
-    record = run_record({"ir": ir_dir, "vis": vis_dir}, fused_dirs, weights, command,
-                        {"metrics": list(names), "problems": problems})
-    outputs.append(write_run_record(out_dir, record, overwrite))
-    return EvaluationResult(names, scores, problems, outputs, notes)
+    refuse_existing(output_files(Path(out_dir), _metric_names(metrics, fused_dirs)), overwrite)
+    scored = score_methods(ir_dir, vis_dir, fused_dirs, metrics, progress, workers)
+    outputs = write_scores(scored, out_dir, {"ir": ir_dir, "vis": vis_dir}, fused_dirs, weights, command, overwrite)
+    return EvaluationResult(scored.metrics, scored.scores, scored.problems, scored.notes, outputs)

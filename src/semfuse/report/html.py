@@ -72,21 +72,28 @@ class _Gallery:
         row = {"name": name, "thumbs": [None] * len(sources), "full": [None] * len(sources), "size": None, **extra}
         for column, source in enumerate(sources):
             make = makers[column] if makers else None
-            if source is None and make is None:
-                continue
             stem = f"{self.key}{len(self.rows):05d}-{column:02d}"
-            thumbnail = self.files_dir / "thumbs" / f"{stem}.jpg"
+            full: Path | None
             if make is not None:
                 full = self.files_dir / "full" / f"{stem}.jpg"
-            elif self.copy_images or not browser_can_show(source):
-                full = self.files_dir / "full" / f"{stem}{full_size_suffix(source)}"
+                shown = source or full
+            elif source is not None:
+                full = self._full_copy(source, stem)
+                shown = source
             else:
-                full = None
-            self.jobs.append(ImageJob(source or full, thumbnail, full, make))
+                continue
+            thumbnail = self.files_dir / "thumbs" / f"{stem}.jpg"
+            self.jobs.append(ImageJob(shown, thumbnail, full, make))
             self.slots.append((row, column))
             row["thumbs"][column] = relative_url(thumbnail, self.html.parent)
-            row["full"][column] = relative_url(full or source, self.html.parent)
+            row["full"][column] = relative_url(full or shown, self.html.parent)
         self.rows.append(row)
+
+    def _full_copy(self, source: Path, stem: str) -> Path | None:
+        """Where a full-size image is copied (or converted) to, or None when the page links the file itself."""
+        if self.copy_images or not browser_can_show(source):
+            return self.files_dir / "full" / f"{stem}{full_size_suffix(source)}"
+        return None
 
     def finish(self, sizes: list) -> int:
         """Put the measured image sizes into the rows and drop the images that failed; returns how many failed."""
@@ -176,6 +183,112 @@ def _provenance(evaluation: EvaluationFolder | None, segeval: SegevalFolder | No
     return "".join(blocks)
 
 
+@dataclass
+class _Page:
+    """The report being assembled: its sections (with their links) and the galleries whose images are pending."""
+
+    html: Path
+    files_dir: Path
+    copy_images: bool
+    colours: dict[str, str]
+    nav: list[tuple[str, str]] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)
+    galleries: list[tuple[str, _Gallery, dict]] = field(default_factory=list)
+
+    def section(self, anchor: str, label: str, content: str) -> None:
+        """Add ``<section id=anchor>`` with ``content`` and its link ``label`` in the navigation bar."""
+        self.nav.append((anchor, label))
+        self.body.append(f'<section id="{anchor}">{content}</section>')
+
+    def gallery(self, key: str) -> _Gallery:
+        return _Gallery(key, self.html, self.files_dir, self.copy_images)
+
+
+def _target(out: str | Path, evaluation, segeval, overwrite: bool) -> tuple[Path, Path]:
+    """The report's HTML file and image folder, checked: something to report, an .html name, nothing in the way."""
+    if evaluation is None and segeval is None:
+        raise SemfuseError("nothing to report; give an evaluate folder, a segeval folder or both")
+    html = Path(out)
+    if html.suffix.lower() not in (".html", ".htm"):
+        raise SemfuseError(f"{html} does not end in .html; name the report file e.g. report.html")
+    files_dir = files_dir_of(html)
+    refuse_existing([html, files_dir], overwrite)
+    return html, files_dir
+
+
+def _source_folders(evaluated: EvaluationFolder | None, folders: dict | None) -> dict:
+    """``{"ir": DIR, "vis": DIR, "fused": {method: DIR}}``: as recorded in run.json, overridden by ``folders``."""
+    record = evaluated.record if evaluated else {}
+    inputs = {"ir": record.get("inputs", {}).get("ir"), "vis": record.get("inputs", {}).get("vis"),
+              "fused": dict(record.get("fused", {}))}
+    for key, value in (folders or {}).items():
+        inputs[key] = {**inputs["fused"], **value} if key == "fused" else value
+    return inputs
+
+
+def _add_evaluation(page: _Page, evaluated: EvaluationFolder, inputs: dict) -> None:
+    """The summary table, the CDF plots and the gallery of pairs."""
+    page.section("summary", "Summary", f"<h2>Summary</h2>{sections.summary_table(evaluated, page.colours)}")
+    page.section("cdf", "CDF plots", f"<h2>Distributions over the image pairs</h2>"
+                                     f"{sections.cdf_section(evaluated, page.colours)}")
+    gallery = page.gallery("g")
+    page.galleries.append(("gallery-data", gallery, _evaluation_gallery(evaluated, gallery, inputs)))
+    missing_folders = [name for name in ("ir", "vis") if not inputs.get(name)]
+    note = ("" if not missing_folders else f'<p class="warning">The {" and ".join(missing_folders)} folder is not '
+            "recorded (no run.json); pass --ir/--vis to 'semfuse report' to show those images.</p>")
+    page.section("gallery", "Gallery", f'<h2>Gallery</h2>{note}{sections.gallery_shell("pairs", "gallery-data", True)}')
+
+
+def _add_segmentation(page: _Page, segmented: SegevalFolder) -> None:
+    """Table I, the prediction overlays (where the runs saved predictions) and the runs' problems."""
+    parts = [f"<h2>Segmentation (Table I)</h2>{sections.table_one(segmented, page.colours)}"]
+    gallery = page.gallery("s")
+    meta = _segmentation_gallery(segmented, gallery)
+    if meta is None:
+        parts.append('<p class="warning">The segeval runs did not save predictions (no runs/NAME/predictions/ '
+                     "folder), so there are no overlays to show.</p>")
+    else:
+        classes = segmented.classes or []
+        legend = "".join(f'<span class="class-item"><span class="swatch" style="background:rgb{class_colour(i)}">'
+                         f"</span>{escape(name)}</span>" for i, name in enumerate(classes) if i)
+        parts.append(f"<h3>Predictions over each method's fused image</h3><div class=\"legend\">{legend}</div>"
+                     + sections.gallery_shell("overlays", "overlay-data", False))
+        page.galleries.append(("overlay-data", gallery, meta))
+    problems = [f"{m}: {p}" for m, entry in segmented.methods.items() for p in entry.problems]
+    if problems:
+        listed = "".join(f"<li>{escape(problem)}</li>" for problem in problems)
+        parts.append(f"<details><summary>{len(problems)} problem(s)</summary><ul>{listed}</ul></details>")
+    page.section("segmentation", "Segmentation", "".join(parts))
+
+
+def _make_images(page: _Page, result: ReportResult) -> tuple[list[str], list[ImageJob]]:
+    """Write every gallery's thumbnails (and copies), count the pairs and the missing images into ``result``;
+    returns the galleries' JSON blocks and the image jobs."""
+    jobs = [job for _, gallery, _ in page.galleries for job in gallery.jobs]
+    sizes = run_jobs(jobs, overwrite=True)
+    data_blocks, offset = [], 0
+    for data_id, gallery, meta in page.galleries:
+        result.missing += gallery.finish(sizes[offset:offset + len(gallery.jobs)])
+        offset += len(gallery.jobs)
+        for column in meta["columns"]:
+            column["colour"] = page.colours.get(column["label"])
+        data_blocks.append(sections.json_script(data_id, {**meta, "rows": gallery.rows}))
+        if data_id == "gallery-data":
+            result.pairs = len(gallery.rows)
+    result.images = len(jobs) - result.missing
+    return data_blocks, jobs
+
+
+def _render(title: str, page: _Page, data_blocks: list[str]) -> str:
+    """The whole HTML document: styles, navigation, sections, gallery data and script inline."""
+    links = "".join(f'<a href="#{anchor}">{escape(label)}</a>' for anchor, label in page.nav)
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
+            f'<style>{_read_asset("report.css")}</style></head><body><header><h1>{escape(title)}</h1>'
+            f'<nav>{links}</nav></header><main>{"".join(page.body)}</main>{"".join(data_blocks)}'
+            f'<script>{_read_asset("report.js")}</script></body></html>\n')
+
+
 def write_report(
     out: str | Path,
     evaluation: str | Path | None = None,
@@ -200,83 +313,22 @@ def write_report(
     Raises:
         SemfuseError: no input folder, an unreadable one, or an existing report without ``overwrite``.
     """
-    if evaluation is None and segeval is None:
-        raise SemfuseError("nothing to report; give an evaluate folder, a segeval folder or both")
-    html = Path(out)
-    if html.suffix.lower() not in (".html", ".htm"):
-        raise SemfuseError(f"{html} does not end in .html; name the report file e.g. report.html")
-    files_dir = files_dir_of(html)
-    refuse_existing([html, files_dir], overwrite)
+    html, files_dir = _target(out, evaluation, segeval, overwrite)
     evaluated = read_evaluation(evaluation) if evaluation is not None else None
     segmented = read_segeval(segeval) if segeval is not None else None
-    result = ReportResult(html, files_dir)
     methods = list(evaluated.scores) if evaluated else []
     methods += [method for method in (segmented.methods if segmented else {}) if method not in methods]
-    colours = method_colours(methods)
-    body, data_blocks, galleries = [], [], []
-
-    record = evaluated.record if evaluated else {}
-    inputs = {"ir": record.get("inputs", {}).get("ir"), "vis": record.get("inputs", {}).get("vis"),
-              "fused": dict(record.get("fused", {}))}
-    for key, value in (folders or {}).items():
-        inputs[key] = {**inputs["fused"], **value} if key == "fused" else value
-    nav = []
+    page = _Page(html, files_dir, copy_images, method_colours(methods))
+    inputs = _source_folders(evaluated, folders)
     if evaluated:
-        nav += [("summary", "Summary"), ("cdf", "CDF plots"), ("gallery", "Gallery")]
-        body.append(f'<section id="summary"><h2>Summary</h2>{sections.summary_table(evaluated, colours)}</section>')
-        body.append(f'<section id="cdf"><h2>Distributions over the image pairs</h2>'
-                    f'{sections.cdf_section(evaluated, colours)}</section>')
-        gallery = _Gallery("g", html, files_dir, copy_images)
-        meta = _evaluation_gallery(evaluated, gallery, inputs)
-        galleries.append(("gallery-data", gallery, meta))
-        missing_folders = [name for name in ("ir", "vis") if not inputs.get(name)]
-        note = ("" if not missing_folders else f'<p class="warning">The {" and ".join(missing_folders)} folder is not '
-                "recorded (no run.json); pass --ir/--vis to 'semfuse report' to show those images.</p>")
-        body.append(f'<section id="gallery"><h2>Gallery</h2>{note}'
-                    f'{sections.gallery_shell("pairs", "gallery-data", True)}</section>')
+        _add_evaluation(page, evaluated, inputs)
     if segmented:
-        nav.append(("segmentation", "Segmentation"))
-        parts = [f"<h2>Segmentation (Table I)</h2>{sections.table_one(segmented, colours)}"]
-        gallery = _Gallery("s", html, files_dir, copy_images)
-        meta = _segmentation_gallery(segmented, gallery)
-        if meta is None:
-            parts.append('<p class="warning">The segeval runs did not save predictions (no runs/NAME/predictions/ '
-                         "folder), so there are no overlays to show.</p>")
-        else:
-            classes = segmented.classes or []
-            legend = "".join(f'<span class="class-item"><span class="swatch" style="background:rgb{class_colour(i)}">'
-                             f"</span>{escape(name)}</span>" for i, name in enumerate(classes) if i)
-            parts.append(f"<h3>Predictions over each method's fused image</h3><div class=\"legend\">{legend}</div>"
-                         + sections.gallery_shell("overlays", "overlay-data", False))
-            galleries.append(("overlay-data", gallery, meta))
-        problems = [f"{m}: {p}" for m, entry in segmented.methods.items() for p in entry.problems]
-        if problems:
-            listed = "".join(f"<li>{escape(problem)}</li>" for problem in problems)
-            parts.append(f"<details><summary>{len(problems)} problem(s)</summary><ul>{listed}</ul></details>")
-        body.append(f'<section id="segmentation">{"".join(parts)}</section>')
-    nav.append(("provenance", "Provenance"))
-    body.append(f'<section id="provenance"><h2>Provenance</h2>{_provenance(evaluated, segmented, inputs)}</section>')
-
-    jobs = [job for _, gallery, _ in galleries for job in gallery.jobs]
-    sizes = run_jobs(jobs, overwrite=True)
-    offset = 0
-    for data_id, gallery, meta in galleries:
-        result.missing += gallery.finish(sizes[offset:offset + len(gallery.jobs)])
-        offset += len(gallery.jobs)
-        for column in meta["columns"]:
-            column["colour"] = colours.get(column["label"])
-        data_blocks.append(sections.json_script(data_id, {**meta, "rows": gallery.rows}))
-        if data_id == "gallery-data":
-            result.pairs = len(gallery.rows)
-    result.methods, result.images = len(methods), len(jobs) - result.missing
+        _add_segmentation(page, segmented)
+    page.section("provenance", "Provenance", f"<h2>Provenance</h2>{_provenance(evaluated, segmented, inputs)}")
+    result = ReportResult(html, files_dir, methods=len(methods))
+    data_blocks, jobs = _make_images(page, result)
     title = title or "semfuse report: " + ", ".join(str(Path(p).name) for p in (evaluation, segeval) if p)
-    links = "".join(f'<a href="#{anchor}">{escape(label)}</a>' for anchor, label in nav)
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
-            f'<style>{_read_asset("report.css")}</style></head><body><header><h1>{escape(title)}</h1>'
-            f'<nav>{links}</nav></header><main>{"".join(body)}</main>{"".join(data_blocks)}'
-            f'<script>{_read_asset("report.js")}</script></body></html>\n')
-    atomic_write_text(html, page, overwrite)
+    atomic_write_text(html, _render(title, page, data_blocks), overwrite)
     _remove_stale(files_dir, {job.thumbnail for job in jobs} | {job.full for job in jobs if job.full})
     return result
 

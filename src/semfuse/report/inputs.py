@@ -179,7 +179,8 @@ def read_segeval(folder: str | Path) -> SegevalFolder:
             if cls not in classes:
                 classes.append(cls)
         predictions = folder / "runs" / name / "predictions"
-        problems = entry.get("problems") if isinstance(entry.get("problems"), list) else []
+        problems = entry.get("problems")
+        problems = problems if isinstance(problems, list) else []
         methods[name] = SegmentationMethod(per_class, {key: statistic(scores.get(key)) for key in ("mAcc", "mIoU")},
                                            details, [str(problem) for problem in problems],
                                            predictions if predictions.is_dir() else None)

@@ -2,8 +2,9 @@
 
 Chromium started with ``--remote-debugging-pipe`` reads protocol commands from file descriptor 3 and writes replies
 and events to descriptor 4, as NUL-terminated JSON; no websocket, no driver binary and no extra package are needed.
-The report's tests and its benchmark use it to open a report, click, read the DOM, collect console errors and take
-screenshots. Only what those need is here.
+The report's tests (tests/report/test_html.py) and its benchmark (report_scale.py) use it to open a report, click,
+read the DOM, collect console errors and take screenshots; it is not part of the package. Only what those need is
+here.
 """
 
 import base64
