@@ -111,8 +111,8 @@ def _compiled_ratios(fused: Tensor, ir: Tensor, vis: Tensor, with_qabf: bool, wi
     """(Qabf, Nabf), each (B,) float64, from the compiled kernel, image by image (a metric not asked for is NaN)."""
     arrays = [image.detach()[:, 0].to(torch.float64).contiguous().numpy() for image in (ir, vis, fused)]  # (B, H, W)
     kernel = gradient_kernels().edge_sums
-    sums = [kernel(*(array[index] for array in arrays), with_qabf, with_nabf) for index in range(len(arrays[0]))]
-    sums = torch.tensor(sums, dtype=torch.float64, device=fused.device).reshape(-1, 4)  # (B, 4)
+    per_image = [kernel(*(array[index] for array in arrays), with_qabf, with_nabf) for index in range(len(arrays[0]))]
+    sums = torch.tensor(per_image, dtype=torch.float64, device=fused.device).reshape(-1, 4)  # (B, 4)
     return sums[:, 0] / sums[:, 1], sums[:, 2] / sums[:, 3]
 
 

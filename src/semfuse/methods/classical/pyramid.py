@@ -19,6 +19,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
+from semfuse.errors import InputError
 from semfuse.methods.classical.contract import (
     check_luminance_pair,
     check_positive_int,
@@ -41,7 +42,7 @@ def expand_level(image: Tensor, size: tuple[int, int]) -> Tensor:
     """Upsample (B, 1, h, w) to (B, 1, H, W) with h = ceil(H / 2), w = ceil(W / 2), H, W >= 2."""
     height, width = size
     if image.shape[-2] != (height + 1) // 2 or image.shape[-1] != (width + 1) // 2:
-        raise ValueError(f"expand_level cannot take {tuple(image.shape)} to {height}x{width}; it doubles each side")
+        raise InputError(f"expand_level cannot take {tuple(image.shape)} to {height}x{width}; it doubles each side")
     upsampled = image.new_zeros(image.shape[0], image.shape[1], height, width)
     upsampled[..., ::2, ::2] = image
     return separable_filter(upsampled, 2.0 * BINOMIAL_KERNEL, "reflect")
