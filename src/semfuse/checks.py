@@ -6,6 +6,8 @@ Each message names the function, the argument and what it received, e.g.
 one line.
 """
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor
 
@@ -41,22 +43,22 @@ def layout_matches(shape: tuple[int, ...], layout: str) -> bool:
 
 
 def check_tensors(
-    function: str, layout: str = GREY, *, values: str = "real", scale: str = "", same_shape: bool = True,
-    min_size: int = 0, **tensors: Tensor,
+    function: str, tensors: Mapping[str, Tensor], layout: str = GREY, *, values: str = "real", scale: str = "",
+    same_shape: bool = True, min_size: int = 0,
 ) -> None:
     """Raise unless each named tensor fits ``layout`` with ``values``, all of one shape and device, big enough.
 
     Args:
         function: name of the calling function, used in the messages.
+        tensors: the tensors to check, by argument name (e.g. ``{"fused": fused, "ir": ir}``).
         layout: the expected shape, e.g. ``"(B, 1, H, W)"`` or ``"(..., 3, H, W)"`` (see :func:`layout_matches`).
         values: ``"real"`` (any dtype but complex and bool) or ``"float"`` (floating point only).
         scale: the value range the function expects, as the dtype message says it (e.g. ``"on the 0-255 scale"``).
         same_shape: whether every tensor must have the first one's shape (and all must share its device always).
         min_size: smallest height and width (the last two dims) the function can work with; 0: no limit.
-        tensors: the tensors to check, by argument name (e.g. ``fused=..., ir=...``).
 
     Example:
-        >>> check_tensors("my_metric", x=torch.zeros(1, 1, 4, 4), y=torch.zeros(1, 1, 4, 5))
+        >>> check_tensors("my_metric", {"x": torch.zeros(1, 1, 4, 4), "y": torch.zeros(1, 1, 4, 5)})
         Traceback (most recent call last):
         ...
         semfuse.errors.InputError: my_metric expects y of the same shape as x (1, 1, 4, 4), got (1, 1, 4, 5)

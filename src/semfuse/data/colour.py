@@ -42,7 +42,7 @@ def rgb_to_ycbcr(rgb: Tensor) -> Tensor:
     Example:
         >>> y = rgb_to_ycbcr(torch.ones(1, 3, 2, 2))[:, :1]  # white -> Y = 1
     """
-    check_tensors("rgb_to_ycbcr", "(..., 3, H, W)", rgb=rgb)
+    check_tensors("rgb_to_ycbcr", {"rgb": rgb}, "(..., 3, H, W)")
     matrix = _RGB_TO_YCBCR.to(rgb.device, rgb.dtype)
     offset = _OFFSET.to(rgb.device, rgb.dtype).view(3, 1, 1)
     return torch.einsum("ij,...jhw->...ihw", matrix, rgb) + offset
@@ -57,7 +57,7 @@ def ycbcr_to_rgb(ycbcr: Tensor) -> Tensor:
     Returns:
         RGB tensor of the same shape.
     """
-    check_tensors("ycbcr_to_rgb", "(..., 3, H, W)", ycbcr=ycbcr)
+    check_tensors("ycbcr_to_rgb", {"ycbcr": ycbcr}, "(..., 3, H, W)")
     matrix = _YCBCR_TO_RGB.to(ycbcr.device, ycbcr.dtype)
     offset = _OFFSET.to(ycbcr.device, ycbcr.dtype).view(3, 1, 1)
     return torch.einsum("ij,...jhw->...ihw", matrix, ycbcr - offset).clamp(0.0, 1.0)

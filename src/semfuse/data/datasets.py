@@ -91,7 +91,9 @@ class RandomCropDataset(Dataset):
 
     def __init__(self, pairs: PairedDataset, crop: tuple[int, int], scale: tuple[float, float], hflip: bool,
                  photometric: bool = False):
-        self.pairs, self.crop, self.scale, self.hflip = pairs, tuple(crop), tuple(scale), hflip
+        (crop_height, crop_width), (scale_low, scale_high) = crop, scale
+        self.crop, self.scale = (crop_height, crop_width), (scale_low, scale_high)
+        self.pairs, self.hflip = pairs, hflip
         self.photometric = photometric
 
     def __len__(self) -> int:

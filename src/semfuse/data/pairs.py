@@ -64,7 +64,7 @@ def _first_existing(root: Path, names: tuple[str, ...]) -> Path | None:
 
 def list_box_files(folder: str | Path) -> dict[str, Path]:
     """Map file stem -> path for every YOLO ``.txt`` / VOC ``.xml`` file in ``folder`` (class lists excluded)."""
-    found = {}
+    found: dict[str, Path] = {}
     for path in sorted(Path(folder).iterdir()):
         if path.suffix.lower() in BOX_EXTENSIONS and path.is_file() and path.name not in ("classes.txt",):
             if path.stem in found:

@@ -28,7 +28,7 @@ def pearson_correlation(x: Tensor, y: Tensor, per_image: bool = True, eps: float
         >>> torch.allclose(pearson_correlation(x, 2 * x + 1), torch.ones(2), atol=1e-4)
         True
     """
-    check_tensors("pearson_correlation", "(B, C, H, W)", x=x, y=y)
+    check_tensors("pearson_correlation", {"x": x, "y": y}, "(B, C, H, W)")
     if per_image:
         x, y = x.flatten(1), y.flatten(1)  # (B, C*H*W)
     else:

@@ -17,7 +17,7 @@ def reconstruction_loss(output: Tensor, target: Tensor, ssim_weight: float = 100
         output, target: (B, 1, H, W) in [0, 1], H and W at least 11 (the SSIM window).
         ssim_weight: λ; DenseFuse trains with λ in {1, 10, 100, 1000}.
     """
-    check_tensors("reconstruction_loss", output=output, target=target)
+    check_tensors("reconstruction_loss", {"output": output, "target": target})
     pixel = (output - target).square().mean()
     structural = 1.0 - ssim_wang(output * 255.0, target * 255.0).mean().to(output.dtype)
     return pixel + ssim_weight * structural

@@ -66,7 +66,7 @@ def semantic_loss(
         >>> round(float(semantic_loss(logits, torch.tensor([[[0, 1]]]))), 4)  # ln 2
         0.6931
     """
-    check_tensors("semantic_loss", "(B, K, H, W)", logits=logits)
+    check_tensors("semantic_loss", {"logits": logits}, "(B, K, H, W)")
     if label.shape != (logits.shape[0], *logits.shape[2:]):
         raise InputError(f"semantic_loss expects logits (B, K, H, W) and label (B, H, W), got "
                          f"{tuple(logits.shape)} and {tuple(label.shape)}")

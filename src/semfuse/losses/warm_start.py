@@ -29,5 +29,5 @@ def warm_start_loss(fused: Tensor, ir: Tensor, vis: Tensor, rule: str = "avg") -
         >>> warm_start_loss(torch.full((1, 1, 2, 2), 0.5), torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2))
         tensor(0.)
     """
-    check_tensors("warm_start_loss", "(...)", fused=fused, ir=ir, vis=vis)
+    check_tensors("warm_start_loss", {"fused": fused, "ir": ir, "vis": vis}, "(...)")
     return (fused - warm_start_target(ir, vis, rule)).abs().mean()

@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor
 
-from semfuse.checks import GREY, check_tensors
+from semfuse.checks import check_tensors
 from semfuse.errors import InputError
 
 
@@ -17,7 +17,7 @@ def check_grey_images(function: str, min_size: int = 1, **images: Tensor) -> Non
         min_size: smallest height and width the metric can work with.
         images: the tensors to check, by argument name (e.g. ``fused=..., ir=...``).
     """
-    check_tensors(function, GREY, scale="on the 0-255 scale", min_size=min_size, **images)
+    check_tensors(function, images, scale="on the 0-255 scale", min_size=min_size)
 
 
 def as_float64(image: Tensor) -> Tensor:

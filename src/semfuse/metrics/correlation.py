@@ -30,7 +30,7 @@ def row_correlation(x: Tensor, y: Tensor, eps: float = 0.0) -> Tensor:
         >>> row_correlation(torch.tensor([[1.0, 2.0, 4.0]]), torch.tensor([[2.0, 4.0, 8.0]]))
         tensor([1.])
     """
-    check_tensors("row_correlation", "(N, D)", x=x, y=y)
+    check_tensors("row_correlation", {"x": x, "y": y}, "(N, D)")
     x = x - x.mean(dim=1, keepdim=True)
     y = y - y.mean(dim=1, keepdim=True)
     return (x * y).sum(dim=1) / torch.sqrt((x * x).sum(dim=1) * (y * y).sum(dim=1) + eps)

@@ -179,7 +179,7 @@ def _as_batch(name: str, image: np.ndarray | Tensor) -> Tensor:
     if not isinstance(image, Tensor):
         raise InputTypeError(f"evaluate_triplet expects {name} as a numpy array or a tensor, "
                              f"got {type(image).__name__}")
-    check_tensors("evaluate_triplet", "(H, W)", **{name: image})
+    check_tensors("evaluate_triplet", {name: image}, "(H, W)")
     return image.reshape(1, 1, *image.shape)
 
 

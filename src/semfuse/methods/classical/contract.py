@@ -8,7 +8,7 @@ Any H, W >= 1 is accepted. The multi-scale methods compute in float64 and return
 import torch
 from torch import Tensor
 
-from semfuse.checks import GREY, check_tensors
+from semfuse.checks import check_tensors
 from semfuse.errors import InputError
 
 
@@ -20,7 +20,7 @@ def check_luminance_pair(ir: Tensor, vis: Tensor, method: str) -> None:
         vis: visible luminance, (B, 1, H, W).
         method: the method's name, used in the message.
     """
-    check_tensors(method, GREY, values="float", scale="in [0, 1]", min_size=1, ir=ir, vis=vis)
+    check_tensors(method, {"ir": ir, "vis": vis}, values="float", scale="in [0, 1]", min_size=1)
 
 
 def finish(fused: Tensor, like: Tensor) -> Tensor:

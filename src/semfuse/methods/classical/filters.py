@@ -49,7 +49,7 @@ def pad2d(image: Tensor, pad_h: int, pad_w: int, border: str) -> Tensor:
 
 def separable_filter(image: Tensor, kernel: Tensor, border: str) -> Tensor:
     """Filter (B, 1, H, W) with ``kernel`` (odd length K) along rows and then columns; output (B, 1, H, W)."""
-    check_tensors("separable_filter", image=image)
+    check_tensors("separable_filter", {"image": image})
     radius = kernel.numel() // 2
     kernel = kernel.to(image.device, image.dtype)
     padded = pad2d(image, radius, radius, border)

@@ -42,7 +42,7 @@ def extract_patches(image: Tensor, patch: int, step: int) -> Tensor:
         >>> extract_patches(torch.arange(9.0).view(1, 1, 3, 3), patch=2, step=1)[0, 0].tolist()
         [0.0, 1.0, 3.0, 4.0]
     """
-    check_tensors("extract_patches", min_size=patch, image=image)
+    check_tensors("extract_patches", {"image": image}, min_size=patch)
     columns = _window_columns(image.shape[-2], image.shape[-1], patch, step).to(image.device)
     windows = F.unfold(image, patch)  # (B, p * p, all stride-1 windows)
     return windows.index_select(2, columns).transpose(1, 2)  # (B, L, p * p)

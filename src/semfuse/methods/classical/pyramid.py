@@ -71,7 +71,7 @@ def laplacian_pyramid(image: Tensor, levels: int) -> list[Tensor]:
     current = image
     for _ in range(usable_levels(image.shape[-2], image.shape[-1], levels)):
         smaller = reduce_level(current)
-        pyramid.append(current - expand_level(smaller, tuple(current.shape[-2:])))
+        pyramid.append(current - expand_level(smaller, (current.shape[-2], current.shape[-1])))
         current = smaller
     pyramid.append(current)
     return pyramid
@@ -81,7 +81,7 @@ def collapse_pyramid(pyramid: list[Tensor]) -> Tensor:
     """Inverse of :func:`laplacian_pyramid`: the image of the finest level's size."""
     image = pyramid[-1]
     for detail in reversed(pyramid[:-1]):
-        image = detail + expand_level(image, tuple(detail.shape[-2:]))
+        image = detail + expand_level(image, (detail.shape[-2], detail.shape[-1]))
     return image
 
 

@@ -22,7 +22,7 @@ def choose_max_abs(a: Tensor, b: Tensor) -> Tensor:
         >>> choose_max_abs(torch.tensor([1.0, -3.0, 2.0]), torch.tensor([-2.0, 1.0, -2.0]))
         tensor([-2., -3.,  0.])
     """
-    check_tensors("choose_max_abs", "(...)", a=a, b=b)
+    check_tensors("choose_max_abs", {"a": a, "b": b}, "(...)")
     magnitude_a, magnitude_b = a.abs(), b.abs()
     return torch.where(magnitude_a > magnitude_b, a, torch.where(magnitude_b > magnitude_a, b, (a + b) / 2))
 
@@ -42,7 +42,7 @@ def choose_max_abs_consistent(a: Tensor, b: Tensor, window: int = 3) -> Tensor:
     Returns:
         Fused band (B, 1, H, W).
     """
-    check_tensors("choose_max_abs_consistent", a=a, b=b)
+    check_tensors("choose_max_abs_consistent", {"a": a, "b": b})
     if window < 1 or window % 2 == 0:
         raise InputError(f"choose_max_abs_consistent needs an odd window >= 1, got {window}")
     radius = window // 2

@@ -54,7 +54,7 @@ def sparse_fuse_lowpass(
     Returns:
         Fused band (B, 1, h, w); the plain average where h or w is below 8.
     """
-    check_tensors("sparse_fuse_lowpass", a=a, b=b)
+    check_tensors("sparse_fuse_lowpass", {"a": a, "b": b})
     height, width = a.shape[-2:]
     if height < PATCH_SIDE or width < PATCH_SIDE:
         return (a + b) / 2
