@@ -7,6 +7,7 @@ one line.
 """
 
 from collections.abc import Mapping
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -17,7 +18,8 @@ GREY = "(B, 1, H, W)"  # the layout of a batch of grey (luminance) images
 
 # What each dtype rule accepts, as the messages say it, and the error for a dtype it refuses: a complex or bool
 # tensor is not an image at all (a TypeError); an integer one where floats are expected is on the wrong scale.
-VALUES = {
+Values = Literal["real", "float"]
+VALUES: dict[str, tuple[str, type[InputError] | type[InputTypeError]]] = {
     "real": ("real values", InputTypeError),
     "float": ("float values", InputError),
 }
@@ -43,7 +45,7 @@ def layout_matches(shape: tuple[int, ...], layout: str) -> bool:
 
 
 def check_tensors(
-    function: str, tensors: Mapping[str, Tensor], layout: str = GREY, *, values: str = "real", scale: str = "",
+    function: str, tensors: Mapping[str, Tensor], layout: str = GREY, *, values: Values = "real", scale: str = "",
     same_shape: bool = True, min_size: int = 0,
 ) -> None:
     """Raise unless each named tensor fits ``layout`` with ``values``, all of one shape and device, big enough.
@@ -80,7 +82,7 @@ def check_tensors(
                              f"got shape {tuple(tensor.shape)}")
 
 
-def _check_one(function: str, layout: str, values: str, scale: str, name: str, tensor: Tensor) -> None:
+def _check_one(function: str, layout: str, values: Values, scale: str, name: str, tensor: Tensor) -> None:
     """Raise unless ``tensor`` is a tensor that fits ``layout`` with ``values`` (see :func:`check_tensors`)."""
     if not isinstance(tensor, Tensor):
         raise InputTypeError(f"{function} expects {name} to be a torch.Tensor, got {type(tensor).__name__}")
