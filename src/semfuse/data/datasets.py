@@ -91,9 +91,7 @@ class RandomCropDataset(Dataset):
 
     def __init__(self, pairs: PairedDataset, crop: tuple[int, int], scale: tuple[float, float], hflip: bool,
                  photometric: bool = False):
-        (crop_height, crop_width), (scale_low, scale_high) = crop, scale
-        self.crop, self.scale = (crop_height, crop_width), (scale_low, scale_high)
-        self.pairs, self.hflip = pairs, hflip
+        self.pairs, self.crop, self.scale, self.hflip = pairs, tuple(crop), tuple(scale), hflip
         self.photometric = photometric
 
     def __len__(self) -> int:
