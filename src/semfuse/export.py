@@ -67,8 +67,9 @@ def export_onnx(net: torch.nn.Module, path: str | Path, opset: int = OPSET, over
     refuse_existing([path], overwrite)
     _require("onnx")
     model = copy.deepcopy(net).float().cpu().eval()
-    if hasattr(model, "use_channels_last"):
-        model.use_channels_last(False)  # the reference path: plain operators that ONNX knows (the result is the same)
+    use_channels_last = getattr(model, "use_channels_last", None)
+    if use_channels_last is not None:
+        use_channels_last(False)  # the reference path: plain operators that ONNX knows (the result is the same)
     example = (torch.rand(1, 1, 64, 80), torch.rand(1, 1, 64, 80))
     axes = {0: "batch", 2: "height", 3: "width"}
 

@@ -47,8 +47,9 @@ class OutputWriteError(SemfuseError):
         self.path, self.errno = Path(path), error.errno
         self.stops_batch = error.errno in _ADVICE or error.errno == errno.EIO
         cause = error.strerror or str(error)
-        code = f" [{errno.errorcode[error.errno]}]" if error.errno in errno.errorcode else ""
-        advice = _ADVICE.get(error.errno, "check the output folder")
+        number = error.errno or 0  # 0: no error number (no code, no advice of its own)
+        code = f" [{errno.errorcode[number]}]" if number in errno.errorcode else ""
+        advice = _ADVICE.get(number, "check the output folder")
         super().__init__(f"cannot write {path}: {cause}{code}; {advice}")
 
 
@@ -87,7 +88,7 @@ def _create(temporary: Path, path: Path) -> None:
         temporary.unlink()
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = False) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object], overwrite: bool = False) -> Path:
     """Create ``path`` by calling ``write(temporary_path)`` and renaming the result into place.
 
     A reader never sees a half-written file, and a failure leaves no temporary file behind.

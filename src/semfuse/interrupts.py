@@ -36,10 +36,12 @@ def summarise_interruption(done: Callable[[], int], total: int, what: str, advic
     ADVICE``; ``done()`` is read when the interruption arrives.
 
     Example:
-        >>> with summarise_interruption(lambda: 3, 10, "pairs", "rerun with --skip-existing"):
-        ...     raise KeyboardInterrupt
-        Traceback (most recent call last):
-        KeyboardInterrupt: 3 of 10 pairs done, 7 left; rerun with --skip-existing
+        >>> try:
+        ...     with summarise_interruption(lambda: 3, 10, "pairs", "rerun with --skip-existing"):
+        ...         raise KeyboardInterrupt
+        ... except KeyboardInterrupt as interruption:  # doctest cannot expect a KeyboardInterrupt
+        ...     print(interruption)
+        3 of 10 pairs done, 7 left; rerun with --skip-existing
     """
     try:
         yield

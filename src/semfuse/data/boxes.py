@@ -124,7 +124,7 @@ def _fields_by_line(path: Path, what: str):
 def read_class_list(path: str | Path) -> tuple[str, ...]:
     """Class names from a ``classes.txt``: one a line, in id order, as ``name`` or ``id name`` (ids 0, 1, ...)."""
     path = Path(path)
-    names = []
+    names: list[str] = []
     for number, fields in _fields_by_line(path, "class list"):
         if len(fields) == 2 and fields[0].isdigit():
             if int(fields[0]) != len(names):
@@ -197,7 +197,7 @@ def read_voc(path: str | Path, class_names: tuple[str, ...] | None = None) -> tu
     size = None
     if root.find("size") is not None:
         try:
-            size = (int(float(root.findtext("size/width"))), int(float(root.findtext("size/height"))))
+            size = (int(float(root.findtext("size/width", ""))), int(float(root.findtext("size/height", ""))))
         except (TypeError, ValueError):
             size = None
     boxes = []

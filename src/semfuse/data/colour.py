@@ -14,6 +14,8 @@ to float precision. Fusion acts on Y only; Cb and Cr of the visible image are pu
 import torch
 from torch import Tensor
 
+from semfuse.checks import check_tensors
+
 BT601_LUMA = (0.299, 0.587, 0.114)  # weights of R, G, B in the luminance Y
 
 _RGB_TO_YCBCR = torch.tensor(
@@ -28,11 +30,6 @@ _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
 _OFFSET = torch.tensor([0.0, 0.5, 0.5], dtype=torch.float64)
 
 
-def _check_channels(image: Tensor, name: str) -> None:
-    if image.dim() < 3 or image.shape[-3] != 3:
-        raise ValueError(f"{name} expects a tensor of shape (..., 3, H, W), got {tuple(image.shape)}")
-
-
 def rgb_to_ycbcr(rgb: Tensor) -> Tensor:
     """Convert RGB in [0, 1] to YCbCr in [0, 1] (BT.601 full range).
 
@@ -45,7 +42,7 @@ def rgb_to_ycbcr(rgb: Tensor) -> Tensor:
     Example:
         >>> y = rgb_to_ycbcr(torch.ones(1, 3, 2, 2))[:, :1]  # white -> Y = 1
     """
-    _check_channels(rgb, "rgb_to_ycbcr")
+    check_tensors("rgb_to_ycbcr", {"rgb": rgb}, "(..., 3, H, W)")
     matrix = _RGB_TO_YCBCR.to(rgb.device, rgb.dtype)
     offset = _OFFSET.to(rgb.device, rgb.dtype).view(3, 1, 1)
     return torch.einsum("ij,...jhw->...ihw", matrix, rgb) + offset
@@ -60,7 +57,7 @@ def ycbcr_to_rgb(ycbcr: Tensor) -> Tensor:
     Returns:
         RGB tensor of the same shape.
     """
-    _check_channels(ycbcr, "ycbcr_to_rgb")
+    check_tensors("ycbcr_to_rgb", {"ycbcr": ycbcr}, "(..., 3, H, W)")
     matrix = _YCBCR_TO_RGB.to(ycbcr.device, ycbcr.dtype)
     offset = _OFFSET.to(ycbcr.device, ycbcr.dtype).view(3, 1, 1)
     return torch.einsum("ij,...jhw->...ihw", matrix, ycbcr - offset).clamp(0.0, 1.0)

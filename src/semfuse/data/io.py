@@ -111,27 +111,7 @@ def open_image(path: str | Path, limit: int | None = None) -> Image.Image:
     """
     path = Path(path)
     limit = _max_pixels if limit is None else limit
-    if path.is_symlink() and not path.exists():
-        raise ImageReadError(f"{path} is a symbolic link to {path.readlink()}, which does not exist; fix or remove it")
-    if path.is_dir():
-        raise ImageReadError(f"{path} is a folder, not an image file")
-    if not path.is_file():
-        raise ImageReadError(f"{path} does not exist")
-    try:
-        with _pil_limit_lock:  # semfuse's own limit below replaces Pillow's global decompression-bomb check
-            pil_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                image = Image.open(path)  # reads the header only
-            finally:
-                Image.MAX_IMAGE_PIXELS = pil_limit
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path} {_describe_non_image(path)}") from None
-    except OSError as error:
-        if error.errno is not None:  # the operating system's: permission denied, I/O error, ...
-            raise ImageReadError(f"{path} could not be read ({error.strerror or error})") from None
-        raise ImageReadError(_damage(path, error)) from None
-    except Exception as error:  # a damaged header makes decoders raise SyntaxError, struct.error, ValueError, ...
-        raise ImageReadError(_damage(path, error)) from None
+    image = _open_header(path)
     width, height = image.size
     if width * height > limit:
         image.close()
@@ -155,6 +135,32 @@ def open_image(path: str | Path, limit: int | None = None) -> Image.Image:
     except Exception as error:  # truncated data: OSError; damaged streams: SyntaxError, ValueError, zlib.error, ...
         image.close()
         raise ImageReadError(_damage(path, error)) from None
+
+
+def _open_header(path: Path) -> Image.Image:
+    """The image file at ``path`` opened, its header read and no pixel decoded; ImageReadError if it cannot be."""
+    if path.is_symlink() and not path.exists():
+        raise ImageReadError(f"{path} is a symbolic link to {path.readlink()}, which does not exist; fix or remove it")
+    if path.is_dir():
+        raise ImageReadError(f"{path} is a folder, not an image file")
+    if not path.is_file():
+        raise ImageReadError(f"{path} does not exist")
+    try:
+        with _pil_limit_lock:  # semfuse's own limit below replaces Pillow's global decompression-bomb check
+            pil_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image = Image.open(path)  # reads the header only
+            finally:
+                Image.MAX_IMAGE_PIXELS = pil_limit
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path} {_describe_non_image(path)}") from None
+    except OSError as error:
+        if error.errno is not None:  # the operating system's: permission denied, I/O error, ...
+            raise ImageReadError(f"{path} could not be read ({error.strerror or error})") from None
+        raise ImageReadError(_damage(path, error)) from None
+    except Exception as error:  # a damaged header makes decoders raise SyntaxError, struct.error, ValueError, ...
+        raise ImageReadError(_damage(path, error)) from None
+    return image
 
 
 def _damage(path: Path, error: Exception) -> str:
@@ -189,7 +195,7 @@ def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     """
     path = Path(path)
     array = _to_float(open_image(path, max_pixels), path)
-    if array.ndim == 3 and np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2]):
+    if array.ndim == 3 and all(np.array_equal(array[..., 0], array[..., channel]) for channel in (1, 2)):
         array = np.ascontiguousarray(array[..., 0])
     return array
 

@@ -4,7 +4,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
 from semfuse.constants import IGNORE_INDEX
 from semfuse.data.colour import BT601_LUMA
@@ -60,11 +59,6 @@ def as_tensors(pair: dict) -> dict:
     label = pair["label"]
     label = torch.full(ir.shape[-2:], IGNORE_INDEX, dtype=torch.long) if label is None else torch.from_numpy(label)
     return {"name": pair["name"], "ir": ir, "vis": vis, "label": label}
-
-
-def as_batch_tensor(x: Tensor) -> Tensor:
-    """(C, H, W) -> (1, C, H, W); (B, C, H, W) unchanged."""
-    return x[None] if x.dim() == 3 else x
 
 
 def _maybe(generator: torch.Generator) -> bool:

@@ -1,5 +1,7 @@
 """Convolution blocks of the fusion network's encoders and decoder."""
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -312,8 +314,12 @@ class ConvBlock(FastPathMixin, nn.Module):
         )
         self.out_channels = out_channels
 
+    def _layers(self) -> tuple[nn.Conv2d, nn.LeakyReLU, nn.Conv2d, nn.LeakyReLU]:
+        """The four layers of ``body``, typed (``nn.Sequential`` hands out plain modules)."""
+        return cast(tuple[nn.Conv2d, nn.LeakyReLU, nn.Conv2d, nn.LeakyReLU], tuple(self.body))
+
     def forward(self, x: Tensor) -> Tensor:
-        conv1, act1, conv2, act2 = self.body
+        conv1, act1, conv2, act2 = self._layers()
         return self._conv_act(conv2, self._conv_act(conv1, x, act1), act2)
 
     def forward_upsampled(self, parts: list[Tensor], low: Tensor) -> Tensor:
@@ -322,7 +328,7 @@ class ConvBlock(FastPathMixin, nn.Module):
         :func:`conv_upsampled_leaky_relu`, which hands the second its input already padded; elsewhere (bf16
         autocast, where the convolutions run on AMX and oneDNN's transposed convolution does not), the
         concatenation is built by :func:`cat_upsampled`."""
-        conv1, act1, conv2, act2 = self.body
+        conv1, act1, conv2, act2 = self._layers()
         if not _fused_activation_available(low):  # bf16 autocast: its convolutions are fast, its deconvolution not
             return self(cat_upsampled(parts, low))
         padded = conv_upsampled_leaky_relu(parts, low, conv1, act1.negative_slope, padded_output=True)

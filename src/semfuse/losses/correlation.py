@@ -3,6 +3,8 @@
 import torch
 from torch import Tensor
 
+from semfuse.checks import check_tensors
+from semfuse.errors import InputError
 from semfuse.metrics.correlation import row_correlation
 
 CORRELATION_MODES = ("image", "batch")
@@ -26,9 +28,7 @@ def pearson_correlation(x: Tensor, y: Tensor, per_image: bool = True, eps: float
         >>> torch.allclose(pearson_correlation(x, 2 * x + 1), torch.ones(2), atol=1e-4)
         True
     """
-    if x.shape != y.shape or x.dim() != 4:
-        raise ValueError(f"pearson_correlation expects two (B, C, H, W) tensors of one shape, got "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    check_tensors("pearson_correlation", {"x": x, "y": y}, "(B, C, H, W)")
     if per_image:
         x, y = x.flatten(1), y.flatten(1)  # (B, C*H*W)
     else:
@@ -58,7 +58,7 @@ def correlation_regulariser(
         0.5
     """
     if mode not in CORRELATION_MODES:
-        raise ValueError(f"unknown correlation mode {mode!r}; choose one of: {', '.join(CORRELATION_MODES)}")
+        raise InputError(f"unknown correlation mode {mode!r}; choose one of: {', '.join(CORRELATION_MODES)}")
     per_image = mode == "image"
     total = pearson_correlation(ir, fused, per_image, eps) + pearson_correlation(vis, fused, per_image, eps)
     inverse = 1.0 / total.clamp(min=REGULARISER_FLOOR)

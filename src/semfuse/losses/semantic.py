@@ -4,7 +4,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from semfuse.checks import check_tensors
 from semfuse.constants import IGNORE_INDEX
+from semfuse.errors import InputError
 
 CLASS_WEIGHTINGS = ("none", "inverse_sqrt")
 
@@ -31,11 +33,11 @@ def class_weights(pixel_counts: Tensor, weighting: str = "inverse_sqrt") -> Tens
     if weighting == "none":
         return None
     if weighting != "inverse_sqrt":
-        raise ValueError(f"unknown class weighting {weighting!r}; choose one of: {', '.join(CLASS_WEIGHTINGS)}")
+        raise InputError(f"unknown class weighting {weighting!r}; choose one of: {', '.join(CLASS_WEIGHTINGS)}")
     counts = pixel_counts.double()
     present = counts > 0
     if not present.any():
-        raise ValueError("class_weights needs at least one labelled pixel")
+        raise InputError("class_weights needs at least one labelled pixel")
     weights = torch.zeros_like(counts)
     weights[present] = (counts[present] / counts.sum()).rsqrt()
     weights = weights / weights[present].mean()
@@ -64,8 +66,9 @@ def semantic_loss(
         >>> round(float(semantic_loss(logits, torch.tensor([[[0, 1]]]))), 4)  # ln 2
         0.6931
     """
-    if logits.dim() != 4 or label.shape != (logits.shape[0], *logits.shape[2:]):
-        raise ValueError(f"semantic_loss expects logits (B, K, H, W) and label (B, H, W), got "
+    check_tensors("semantic_loss", {"logits": logits}, "(B, K, H, W)")
+    if label.shape != (logits.shape[0], *logits.shape[2:]):
+        raise InputError(f"semantic_loss expects logits (B, K, H, W) and label (B, H, W), got "
                          f"{tuple(logits.shape)} and {tuple(label.shape)}")
     label = exclude_classes(label, excluded, ignore_index)
     if not (label != ignore_index).any():

@@ -3,6 +3,9 @@
 import torch
 from torch import Tensor
 
+from semfuse.checks import check_tensors
+from semfuse.errors import InputError
+
 WARM_START_TARGETS = ("avg", "max")
 
 
@@ -12,7 +15,7 @@ def warm_start_target(ir: Tensor, vis: Tensor, rule: str = "avg") -> Tensor:
         return (ir + vis) / 2
     if rule == "max":
         return torch.maximum(ir, vis)
-    raise ValueError(f"unknown warm-start rule {rule!r}; choose one of: {', '.join(WARM_START_TARGETS)}")
+    raise InputError(f"unknown warm-start rule {rule!r}; choose one of: {', '.join(WARM_START_TARGETS)}")
 
 
 def warm_start_loss(fused: Tensor, ir: Tensor, vis: Tensor, rule: str = "avg") -> Tensor:
@@ -26,6 +29,5 @@ def warm_start_loss(fused: Tensor, ir: Tensor, vis: Tensor, rule: str = "avg") -
         >>> warm_start_loss(torch.full((1, 1, 2, 2), 0.5), torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2))
         tensor(0.)
     """
-    if fused.shape != ir.shape or fused.shape != vis.shape:
-        raise ValueError(f"warm_start_loss needs one shape; got {tuple(fused.shape)}, {tuple(ir.shape)}, {tuple(vis.shape)}")
+    check_tensors("warm_start_loss", {"fused": fused, "ir": ir, "vis": vis}, "(...)")
     return (fused - warm_start_target(ir, vis, rule)).abs().mean()

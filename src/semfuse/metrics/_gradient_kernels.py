@@ -22,11 +22,8 @@ import numba
 import numpy as np
 from numba import types
 
-from semfuse.metrics.gradient import NABF_CONSTANTS, QABF_CONSTANTS
+from semfuse.metrics.constants import KERNEL_OPTIONS, NABF_CONSTANTS, QABF_CONSTANTS
 
-# FMA contraction only: no reassociation, and NaN / infinity keep their meaning. Division by zero gives inf / NaN
-# (IEEE), as in the tensor code, instead of raising.
-_JIT = {"nogil": True, "cache": True, "fastmath": {"contract"}, "error_model": "numpy"}
 # Helpers of the SIMD loops are inlined by numba (inline="always"): the loop vectorizer only sees one function. The
 # scalar helpers (border pixels, artifact pixels) stay calls: every inlined copy lengthens the first compile. The
 # helpers called with constant flags or indices carry their signature: numba would otherwise compile one more copy
@@ -60,19 +57,19 @@ if NABF_CONSTANTS["Lg"] != 1.5:
     raise ImportError("the Nabf kernel computes the weights g^Lg as g sqrt(g): Lg must be 1.5")
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(inline="always", **KERNEL_OPTIONS)
 def _minimum(a, b):
     """min(a, b), NaN if either is NaN (torch.minimum)."""
     return a if (a < b or math.isnan(a)) else b
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(inline="always", **KERNEL_OPTIONS)
 def _maximum(a, b):
     """max(a, b), NaN if either is NaN (torch.maximum)."""
     return a if (a > b or math.isnan(a)) else b
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(inline="always", **KERNEL_OPTIONS)
 def _exp(x):
     """e^x for |x| <= _EXP_LIMIT (callers clamp), NaN for NaN: x = k ln 2 + r, |r| <= ln(2) / 2, e^x = 2^k e^r.
 
@@ -90,7 +87,7 @@ def _exp(x):
     return p * scale * (2.0**-60)
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(inline="always", **KERNEL_OPTIONS)
 def _logistic_denominator(x):
     """1 + e^-x, whose reciprocal is torch.sigmoid(x); 1 for x > 40 and 1 + e^40 for x < -40 (to rounding)."""
     z = -x
@@ -100,7 +97,7 @@ def _logistic_denominator(x):
     return 1.0 + _exp(z)
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(inline="always", **KERNEL_OPTIONS)
 def _atan_of_ratio(numerator, denominator):
     """atan(numerator / denominator) in [0, pi/2] for numerator, denominator >= 0, not both 0 (pi/2 for n / 0),
     to about 2e-16 absolute, with a single division.
@@ -127,14 +124,14 @@ def _atan_of_ratio(numerator, denominator):
     return _HALF_PI - angle if flipped else angle
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(inline="always", **KERNEL_OPTIONS)
 def _atan(t):
     """atan(t) for any t: +-pi/2 at +-inf, NaN for NaN."""
     angle = _atan_of_ratio(abs(t), 1.0)
     return t if math.isnan(t) else math.copysign(angle, t)
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(inline="always", **KERNEL_OPTIONS)
 def _qabf_orientation(sx, sy):
     """atan(sy / sx), and pi/2 where the ratio is not finite (gradient._qabf_edges)."""
     angle = _atan_of_ratio(abs(sy), abs(sx))
@@ -145,14 +142,14 @@ def _qabf_orientation(sx, sy):
     return _HALF_PI if (sx == 0.0 or not_finite) else angle
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _nabf_orientation(sx, sy):
     """atan(gv / gh) = atan(-sx / sy): +-pi/2 where sy = 0, 0 where sx = sy = 0 (gradient._nabf_edges)."""
     t = -sx / sy
     return 0.0 if math.isnan(t) else _atan(t)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _pixel(image, r, c, reflect):
     """image[r, c], or the padding outside: 0, or the mirror image without the edge (row -1 = row 1)."""
     height, width = image.shape
@@ -165,7 +162,7 @@ def _pixel(image, r, c, reflect):
     return image[r, c]
 
 
-@numba.njit(types.UniTuple(types.float64, 2)(_IMAGE, types.int64, types.int64, types.boolean), **_JIT)
+@numba.njit(types.UniTuple(types.float64, 2)(_IMAGE, types.int64, types.int64, types.boolean), **KERNEL_OPTIONS)
 def _sobel_at(image, i, j, reflect):
     """(sx, sy) at (i, j) with padding, in the order of gradient._sobel: differences x[j-1] - x[j+1] and
     smoothings (x[j-1] + x[j+1]) + 2 x[j] along the rows, then [1 2 1] and [-1 0 1] down the columns."""
@@ -179,7 +176,7 @@ def _sobel_at(image, i, j, reflect):
     return (d0 + d2) + 2.0 * d1, s2 - s0
 
 
-@numba.njit(types.void(types.UniTuple(_IMAGE, 3), types.int64, types.boolean, _PLANES, _PLANES), **_JIT)
+@numba.njit(types.void(types.UniTuple(_IMAGE, 3), types.int64, types.boolean, _PLANES, _PLANES), **KERNEL_OPTIONS)
 def _sobel_row(images, i, reflect, sx, sy):
     """sx[k, j], sy[k, j]: the Sobel responses of row i of each image k of the tuple, padded as ``reflect`` says."""
     height, width = images[0].shape
@@ -204,13 +201,13 @@ def _sobel_row(images, i, reflect, sx, sy):
                 sx[k, j], sy[k, j] = _sobel_at(image, i, j, reflect)
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(inline="always", **KERNEL_OPTIONS)
 def _strength(sx, sy):
     """sqrt(sx^2 + sy^2) (gradient._strength)."""
     return math.sqrt(sx * sx + sy * sy)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _strength_row(sx, sy, scale, strength):
     """strength[k, j] = sqrt(sx^2 + sy^2) * scale (scale 1 or 1/8, exact)."""
     for k in range(3):
@@ -219,7 +216,7 @@ def _strength_row(sx, sy, scale, strength):
             out[j] = _strength(x[j], y[j]) * scale
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _scale_row(values, scale, out):
     """out = values * scale, element by element."""
     for k in range(values.shape[0]):
@@ -227,7 +224,7 @@ def _scale_row(values, scale, out):
             out[k, j] = values[k, j] * scale
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _qabf_row(sx, sy, strength, numerator, denominator):
     """Per pixel of a row, from its zero-padded Sobel responses and strengths: sum_X Q^XF g_X and sum_X g_X."""
     for j in range(sx.shape[1]):
@@ -248,7 +245,7 @@ def _qabf_row(sx, sy, strength, numerator, denominator):
         denominator[j] = g_a + g_b
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _nabf_weights(strength, denominator):
     """denominator[j] = w_A + w_B, w = g^1.5 (as g sqrt(g)) where g >= T_d, else wt_min."""
     for j in range(strength.shape[1]):
@@ -258,7 +255,7 @@ def _nabf_weights(strength, denominator):
         denominator[j] = w_a + w_b
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _nabf_artifacts(sx, sy, strength, numerator, visit):
     """numerator[j] = sum_X na (1 - Q^XF) w_X from the mirror-padded Sobel responses and strengths of a row.
 
@@ -293,7 +290,7 @@ def _nabf_artifacts(sx, sy, strength, numerator, visit):
         numerator[j] = top
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _row_sum(values):
     """Sum of a row in four interleaved partial sums (shorter chains: faster, and rounding grows more slowly)."""
     partial = np.zeros(4)
@@ -307,7 +304,7 @@ def _row_sum(values):
     return total
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _accumulate(sums, compensation, values):
     """sums += values with Neumaier's compensation (the lost low-order parts kept in compensation)."""
     for index in range(sums.shape[0]):
@@ -320,7 +317,7 @@ def _accumulate(sums, compensation, values):
         sums[index] = total
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def edge_sums(ir, vis, fused, with_qabf, with_nabf):
     """Qabf's and Nabf's sums over one triplet: (Qabf numerator, Qabf denominator, Nabf numerator, Nabf denominator).
 

@@ -12,11 +12,10 @@ import math
 import numba
 import numpy as np
 
-# error_model "numpy": x / 0 gives inf or NaN (as in the tensor code) instead of raising.
-_JIT = {"nogil": True, "cache": True, "fastmath": {"contract"}, "error_model": "numpy"}
+from semfuse.metrics.constants import KERNEL_OPTIONS
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _difference_mean(x, minus, subtract):
     """mean(x - minus) (mean(x) unless ``subtract``) over (H, W) arrays."""
     height, width = x.shape
@@ -43,7 +42,7 @@ def _difference_mean(x, minus, subtract):
     return total / (height * width)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _centred_products(x, minus, y, subtract, mean_x, mean_y, i, j):
     """(dx dy, dx^2, dy^2) at (i, j), with dx = (x - minus) - mean_x (x - mean_x unless ``subtract``)."""
     dx = (x[i, j] - minus[i, j] if subtract else x[i, j]) - mean_x
@@ -51,7 +50,7 @@ def _centred_products(x, minus, y, subtract, mean_x, mean_y, i, j):
     return dx * dy, dx * dx, dy * dy
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def correlation(x, minus, y, subtract):
     """Pearson correlation of (x - minus) (x unless ``subtract``) with y over all pixels: (H, W) arrays; 0 / 0 = NaN
     where either is constant, as semfuse.metrics.correlation.row_correlation gives."""
@@ -81,7 +80,7 @@ def correlation(x, minus, y, subtract):
     return sums[0] / math.sqrt(sums[1] * sums[2])
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def squared_error(fused, source):
     """mean((fused / 255 - source / 255)^2) over (H, W) arrays (MSE against one source), as the sum of (fused -
     source)^2 divided by 255^2 once: exact up to that division for integer images."""
@@ -108,12 +107,12 @@ def squared_error(fused, source):
     return total / (255.0 * 255.0) / (height * width)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _magnitude(gx, gy):
     return math.sqrt((gx * gx + gy * gy) / 2)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def average_gradient(image):
     """AG of an (H, W) array, H, W >= 2: sum sqrt((gx^2 + gy^2) / 2) / ((H - 1)(W - 1)), with MATLAB's
     ``gradient``: central differences inside, one-sided differences at both ends."""
@@ -133,7 +132,7 @@ def average_gradient(image):
     return total / ((height - 1) * (width - 1))
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _entropy_bits(counts, total):
     """-sum p log2 p over the nonzero counts of a (rows, bins) array, p = count / total; summed per row, then
     across rows."""
@@ -148,7 +147,7 @@ def _entropy_bits(counts, total):
     return entropy / math.log(2.0)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def mutual_information(fused, ir, vis):
     """MI of uint8 grey-level (H, W) arrays: sum over the sources of H(source) + H(F) - H(F, source), the joint
     histograms with levels 254 and 255 merged (semfuse.metrics.information)."""

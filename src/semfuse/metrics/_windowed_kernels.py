@@ -13,9 +13,8 @@ import math
 import numba
 import numpy as np
 
-# FMA contraction only: no reassociation, and NaN / infinity keep their meaning.
-# error_model "numpy": x / 0 gives inf or NaN (as in the tensor code) instead of raising.
-_JIT = {"nogil": True, "cache": True, "fastmath": {"contract"}, "error_model": "numpy"}
+from semfuse.metrics.constants import KERNEL_OPTIONS, SSIM_C1, SSIM_C2, SSIM_WINDOW
+
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = 1e-10
 _NOISE_VARIANCE = 2.0
@@ -23,7 +22,7 @@ _NOISE_VARIANCE = 2.0
 _LOG_BLOCK = 32
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _column_pass(images, first, second, kernel, top, columns):
     """columns[p, j] = sum_u kernel[u] * x[top + u, j] * y[top + u, j], x = images[first[p]], y =
     images[second[p]] (no second factor where second[p] < 0): the filter down the columns of every plane."""
@@ -44,7 +43,7 @@ def _column_pass(images, first, second, kernel, top, columns):
                     out[j] += weight * (x[j] * y[j])
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _row_pass(columns, kernel, stride, out):
     """out[p, j] = sum_v kernel[v] * columns[p, j * stride + v]: the filter along the row, every stride-th output."""
     taps, width = kernel.shape[0], out.shape[1]
@@ -62,7 +61,7 @@ def _row_pass(columns, kernel, stride, out):
                     target[j] += weight * source[j * stride + v]
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def filter_valid(images, kernel, stride):
     """Every (H, W) plane of images (N, H, W) correlated with outer(kernel, kernel), valid positions, every
     stride-th row and column: (N, (H - k) // stride + 1, (W - k) // stride + 1)."""
@@ -82,7 +81,7 @@ def filter_valid(images, kernel, stride):
     return out
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _log_sum(terms, count):
     """sum(log(terms[:count])) for terms >= 1, as the logs of products of up to _LOG_BLOCK terms (one log call per
     block instead of one per term); a block whose product leaves the safe range is summed term by term."""
@@ -109,7 +108,7 @@ def _log_sum(terms, count):
     return total
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _moment_planes(k):
     """The factors of the planes of semfuse.metrics.filters.moment_stack for K references and one more image (index
     K): x_r, d, x_r^2, d^2, x_r d (second factor -1: none)."""
@@ -127,7 +126,7 @@ def _moment_planes(k):
     return first, second
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _moment_buffers(images, kernel):
     """For images (K + 1, H, W) and a k-tap kernel: K, the number of valid rows, the factors of the moment planes
     (:func:`_moment_planes`) and the row buffers (3K + 2, W) and (3K + 2, w) that :func:`_moment_row` fills."""
@@ -138,14 +137,14 @@ def _moment_buffers(images, kernel):
     return k, height - taps + 1, first, second, np.empty((3 * k + 2, width)), np.empty((3 * k + 2, width - taps + 1))
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def _moment_row(images, kernel, row, first, second, columns, moments):
     """The local means of the moment planes along valid output row ``row``, into moments (3K + 2, w)."""
     _column_pass(images, first, second, kernel, row, columns)
     _row_pass(columns, kernel, 1, moments)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def vif_scale_sums(images, kernel):
     """VIF's natural-log sums at one scale: images (K + 1, H, W) = K references then the distorted image, each
     centred; returns (numerator (K,), denominator (K,)), the sums of ln(1 + g^2 sigma1^2 / (sv^2 + sigma_n^2)) and
@@ -177,7 +176,7 @@ def vif_scale_sums(images, kernel):
     return numerator, denominator
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def mef_prepare(images, kernel, top, count, moments, variations, scales, consistency):
     """The first half of MEF-SSIM for the output rows top .. top + count - 1; the caller applies the transcendental
     functions (vectorised by numpy) between :func:`mef_prepare` and :func:`mef_finish`.
@@ -223,14 +222,14 @@ def mef_prepare(images, kernel, top, count, moments, variations, scales, consist
             consistency[i, j] = min((norm_sum + _EPS) / (norm1 + norm2 + _EPS), 1.0)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def mef_finish(count, moments, variations, scales, weights, constant, offsets, with_ssim):
     """The second half of MEF-SSIM (see :func:`mef_prepare`): with weights (2, n, w) = (ed_k / 11)^p, the sum of
     the MEF-SSIM map q over the first ``count`` rows, and the (2,) sums of Wang's SSIM maps of each source against F
     if ``with_ssim`` (offsets (3,): the amounts the images were centred by)."""
     cols = moments.shape[2]
-    inverse_area = 1.0 / 121.0
-    c1_ssim, c2_ssim = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    inverse_area = 1.0 / (SSIM_WINDOW * SSIM_WINDOW)
+    c1_ssim, c2_ssim = SSIM_C1, SSIM_C2
     total = 0.0
     ssim = np.zeros(2)
     for i in range(count):
@@ -274,14 +273,14 @@ def mef_finish(count, moments, variations, scales, weights, constant, offsets, w
     return total, ssim
 
 
-@numba.njit(**_JIT)
+@numba.njit(**KERNEL_OPTIONS)
 def ssim_sums(images, kernel, offsets):
     """Sums of Wang's SSIM map of each of K references against one image: images (K + 1, H, W) = the references
     then the image, centred on offsets (K + 1,) (the amounts subtracted); returns ((K,) sums, number of windows).
     See semfuse.metrics.structural._ssim_per_reference."""
     k, rows, first, second, columns, moments = _moment_buffers(images, kernel)
     cols = moments.shape[1]
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    c1, c2 = SSIM_C1, SSIM_C2
     sums = np.zeros(k)
     for i in range(rows):
         _moment_row(images, kernel, i, first, second, columns, moments)

@@ -7,6 +7,7 @@
 import torch
 from torch import Tensor
 
+from semfuse.checks import check_tensors
 from semfuse.metrics._checks import as_float64, check_grey_images
 from semfuse.metrics.compiled import per_image, statistics_kernels, use_compiled
 
@@ -29,9 +30,7 @@ def row_correlation(x: Tensor, y: Tensor, eps: float = 0.0) -> Tensor:
         >>> row_correlation(torch.tensor([[1.0, 2.0, 4.0]]), torch.tensor([[2.0, 4.0, 8.0]]))
         tensor([1.])
     """
-    if x.dim() != 2 or x.shape != y.shape:
-        raise ValueError(f"row_correlation expects two (N, D) tensors of one shape, got {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")
+    check_tensors("row_correlation", {"x": x, "y": y}, "(N, D)")
     x = x - x.mean(dim=1, keepdim=True)
     y = y - y.mean(dim=1, keepdim=True)
     return (x * y).sum(dim=1) / torch.sqrt((x * x).sum(dim=1) * (y * y).sum(dim=1) + eps)

@@ -13,6 +13,8 @@ import math
 import torch
 from torch import Tensor
 
+from semfuse.errors import InputError
+
 _EPS = torch.finfo(torch.float64).eps
 # Outputs per matrix product along each dim: small blocks keep the band matrix's zeros (wasted work) few and the
 # operands in cache; measured on a 2-core Xeon in float64 (benchmarks/metrics_panel.py).
@@ -43,7 +45,7 @@ def gaussian_kernel_1d(size: int, sigma: float, device: torch.device | str | Non
     """
     half = (size - 1) / 2
     if math.exp(-2 * half**2 / (2 * sigma**2)) < _EPS:
-        raise ValueError(f"a {size}x{size} Gaussian window with sigma {sigma} is not separable after fspecial's cut")
+        raise InputError(f"a {size}x{size} Gaussian window with sigma {sigma} is not separable after fspecial's cut")
     coords = torch.arange(size, dtype=torch.float64, device=device) - half
     kernel = torch.exp(-coords.square() / (2 * sigma**2))
     return kernel / kernel.sum()
@@ -93,7 +95,7 @@ def correlate_valid(images: Tensor, kernel: Tensor, dim: int, stride: int = 1) -
         tensor([[1., 5., 9.]])
     """
     if dim not in (-1, -2):
-        raise ValueError(f"correlate_valid filters along dim -1 or -2, got {dim}")
+        raise InputError(f"correlate_valid filters along dim -1 or -2, got {dim}")
     size, length = kernel.numel(), images.shape[dim]
     outputs = (length - size) // stride + 1
     block = min(_BLOCK[dim], outputs)

@@ -12,6 +12,7 @@ import math
 import torch
 from torch import Tensor
 
+from semfuse.errors import InputError
 from semfuse.metrics._checks import as_float64, check_grey_images
 
 WINDOW = 3
@@ -181,7 +182,7 @@ def feature_mutual_information(fused: Tensor, ir: Tensor, vis: Tensor, feature: 
     """
     check_grey_images("feature_mutual_information", min_size=WINDOW, fused=fused, ir=ir, vis=vis)
     if feature not in ("pixel", "dct"):
-        raise ValueError(f"feature_mutual_information supports feature 'pixel' or 'dct', got {feature!r}")
+        raise InputError(f"feature_mutual_information supports feature 'pixel' or 'dct', got {feature!r}")
     images = [as_float64(ir), as_float64(vis), as_float64(fused)]
     if feature == "dct":
         images = [dct2(image) for image in images]

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from semfuse.metrics._checks import check_grey_images
 from semfuse.metrics.compiled import gradient_kernels, use_compiled
+from semfuse.metrics.constants import NABF_CONSTANTS, QABF_CONSTANTS
 from semfuse.metrics.filters import row_strips
 
 _HALF_PI = math.pi / 2
@@ -63,8 +64,6 @@ def _strength(sx: Tensor, sy: Tensor) -> Tensor:
 
 # conv2d(x, h, 'same') of the reference = correlation with the kernel rotated by 180 degrees: rot180 of
 # [-1 0 1; -2 0 2; -1 0 1] and of [1 2 1; 0 0 0; -1 -2 -1] are the kernels of _sobel's sx and sy.
-QABF_CONSTANTS = {"Tg": 0.9994, "kg": -15.0, "Dg": 0.5, "Ta": 0.9879, "ka": -22.0, "Da": 0.8}
-
 
 def _qabf_edges(padded: Tensor) -> tuple[Tensor, Tensor]:
     """Edge strength and orientation of (B, K, H, W) images zero-padded by 1 pixel (Sobel by convolution)."""
@@ -112,8 +111,8 @@ def _compiled_ratios(fused: Tensor, ir: Tensor, vis: Tensor, with_qabf: bool, wi
     """(Qabf, Nabf), each (B,) float64, from the compiled kernel, image by image (a metric not asked for is NaN)."""
     arrays = [image.detach()[:, 0].to(torch.float64).contiguous().numpy() for image in (ir, vis, fused)]  # (B, H, W)
     kernel = gradient_kernels().edge_sums
-    sums = [kernel(*(array[index] for array in arrays), with_qabf, with_nabf) for index in range(len(arrays[0]))]
-    sums = torch.tensor(sums, dtype=torch.float64, device=fused.device).reshape(-1, 4)  # (B, 4)
+    per_image = [kernel(*(array[index] for array in arrays), with_qabf, with_nabf) for index in range(len(arrays[0]))]
+    sums = torch.tensor(per_image, dtype=torch.float64, device=fused.device).reshape(-1, 4)  # (B, 4)
     return sums[:, 0] / sums[:, 1], sums[:, 2] / sums[:, 3]
 
 
@@ -151,12 +150,6 @@ def _qabf_map(padded: Tensor) -> tuple[Tensor, Tensor]:
 
 # Nabf's Sobel: correlation (not convolution) with [-1 0 1; -2 0 2; -1 0 1] / 8 (gv) and
 # [-1 -2 -1; 0 0 0; 1 2 1] / 8 (gh) after a 1-pixel mirror padding: gv = -sx / 8 and gh = sy / 8 of _sobel.
-NABF_CONSTANTS = {
-    "Td": 2.0, "wt_min": 0.001, "Lg": 1.5, "Nrg": 0.9999, "kg": 19.0, "sigma_g": 0.5,
-    "Nra": 0.9995, "ka": 22.0, "sigma_a": 0.5,
-}  # fmt: skip
-
-
 def _nabf_edges(padded: Tensor) -> tuple[Tensor, Tensor]:
     """Edge strength and orientation of (B, K, H, W) images mirror-padded by 1 pixel: Sobel / 8 by correlation."""
     sx, sy = _sobel(padded)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from semfuse.checks import check_tensors
+from semfuse.errors import InputError, InputTypeError
 from semfuse.metrics.correlation import (
     correlation_coefficient,
     sum_of_correlations_of_differences,
@@ -171,9 +173,9 @@ def _as_batch(name: str, image: np.ndarray | Tensor) -> Tensor:
     if isinstance(image, np.ndarray):
         image = torch.from_numpy(np.array(image))  # a copy: the caller may reuse or freeze its array
     if not isinstance(image, Tensor):
-        raise TypeError(f"evaluate_triplet expects {name} as a numpy array or a tensor, got {type(image).__name__}")
-    if image.dim() != 2:
-        raise ValueError(f"evaluate_triplet expects {name} of shape (H, W), got {tuple(image.shape)}")
+        raise InputTypeError(f"evaluate_triplet expects {name} as a numpy array or a tensor, "
+                             f"got {type(image).__name__}")
+    check_tensors("evaluate_triplet", {name: image}, "(H, W)")
     return image.reshape(1, 1, *image.shape)
 
 
@@ -204,6 +206,6 @@ def evaluate_triplet(
     batches = {key: _as_batch(key, image) for key, image in (("fused", fused), ("ir", ir), ("vis", vis))}
     shapes = {key: tuple(batch.shape[-2:]) for key, batch in batches.items()}
     if len(set(shapes.values())) != 1:
-        raise ValueError(f"evaluate_triplet expects images of one shape, got {shapes}")
+        raise InputError(f"evaluate_triplet expects images of one shape, got {shapes}")
     scores = evaluate_metrics(batches["fused"], batches["ir"], batches["vis"], selected)
     return {name: float(value[0]) for name, value in scores.items()}

@@ -4,6 +4,7 @@ import torch
 from torch import Tensor
 
 from semfuse.constants import IGNORE_INDEX
+from semfuse.errors import InputError
 
 
 def confusion_matrix(prediction: Tensor, label: Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> Tensor:
@@ -17,7 +18,7 @@ def confusion_matrix(prediction: Tensor, label: Tensor, num_classes: int, ignore
         [[1, 1], [0, 1]]
     """
     if prediction.shape != label.shape:
-        raise ValueError(f"confusion_matrix needs one shape, got {tuple(prediction.shape)} and {tuple(label.shape)}")
+        raise InputError(f"confusion_matrix needs one shape, got {tuple(prediction.shape)} and {tuple(label.shape)}")
     valid = label != ignore_index
     index = label[valid].long() * num_classes + prediction[valid].long()  # (valid pixels,)
     return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)

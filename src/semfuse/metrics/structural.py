@@ -14,6 +14,7 @@ from torch import Tensor
 
 from semfuse.metrics._checks import as_float64, check_grey_images
 from semfuse.metrics.compiled import use_compiled, windowed_kernels
+from semfuse.metrics.constants import SSIM_C1, SSIM_C2, SSIM_K1, SSIM_K2, SSIM_L, SSIM_SIGMA, SSIM_WINDOW
 from semfuse.metrics.filters import (
     STRIP_ELEMENTS,
     box_sum_valid,
@@ -23,19 +24,17 @@ from semfuse.metrics.filters import (
     separable_filter_valid,
 )
 
-WINDOW = 11
-SIGMA = 1.5
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001)
 _EPS = torch.finfo(torch.float64).eps
 
 
-def _ssim_per_reference(references: Tensor, image: Tensor, data_range: float = 255.0) -> Tensor:
+def _ssim_per_reference(references: Tensor, image: Tensor, data_range: float = SSIM_L) -> Tensor:
     """Mean Wang SSIM of each reference channel (B, K, H, W) against one image (B, 1, H, W): (B, K)."""
-    if data_range == 255.0 and use_compiled(references, image):
+    if data_range == SSIM_L and use_compiled(references, image):
         return _ssim_per_reference_compiled(references, image)
     k = references.shape[1]
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    kernel = gaussian_kernel_1d(WINDOW, SIGMA, device=image.device)
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    kernel = gaussian_kernel_1d(SSIM_WINDOW, SSIM_SIGMA, device=image.device)
     moments = separable_filter_valid(moment_stack(references, image), kernel)  # (B, 3K + 2, h, w)
     mu1, mu2 = moments[:, :k], moments[:, k : k + 1]
     # In place where possible: on a CPU these maps are larger than the cache and every fresh tensor costs.
@@ -50,7 +49,7 @@ def _ssim_per_reference(references: Tensor, image: Tensor, data_range: float = 2
 def _ssim_per_reference_compiled(references: Tensor, image: Tensor) -> Tensor:
     """:func:`_ssim_per_reference` by the compiled kernel, one batch element at a time, on images centred on their
     rounded means (less rounding in the moments; the SSIM map is computed from the true means)."""
-    kernel = gaussian_kernel_1d(WINDOW, SIGMA).numpy()
+    kernel = gaussian_kernel_1d(SSIM_WINDOW, SSIM_SIGMA).numpy()
     both = torch.cat([references, image], dim=1).detach()  # (B, K + 1, H, W)
     offsets = both.mean(dim=(2, 3), keepdim=True).round()
     centred = both - offsets
@@ -85,7 +84,7 @@ def ssim_wang(x: Tensor, y: Tensor) -> Tensor:
         >>> ssim_wang(x, x)
         tensor([1.], dtype=torch.float64)
     """
-    check_grey_images("ssim_wang", min_size=WINDOW, x=x, y=y)
+    check_grey_images("ssim_wang", min_size=SSIM_WINDOW, x=x, y=y)
     return _ssim_per_reference(as_float64(x), as_float64(y))[:, 0]
 
 
@@ -108,7 +107,7 @@ def structural_similarity(fused: Tensor, ir: Tensor, vis: Tensor) -> Tensor:
         >>> structural_similarity(x, x, x)
         tensor([2.], dtype=torch.float64)
     """
-    check_grey_images("structural_similarity", min_size=WINDOW, fused=fused, ir=ir, vis=vis)
+    check_grey_images("structural_similarity", min_size=SSIM_WINDOW, fused=fused, ir=ir, vis=vis)
     references = torch.cat([as_float64(ir), as_float64(vis)], dim=1)  # (B, 2, H, W)
     return _ssim_per_reference(references, as_float64(fused)).sum(dim=1)
 
@@ -129,8 +128,9 @@ def _mef_ssim_scale(sources: Tensor, fused: Tensor, constant: float) -> tuple[Te
     torch.square(fused, out=stack[:, 6:7])
     torch.mul(sources, fused, out=stack[:, 7:9])
     # Box statistics over each 11x11 patch (x1 x2 x1^2 x2^2 x1x2), and Gaussian-weighted ones of all nine.
-    sums = box_sum_valid(stack[:, :5], WINDOW)  # (B, 5, h, w)
-    moments = separable_filter_valid(stack, gaussian_kernel_1d(WINDOW, SIGMA, device=fused.device))  # (B, 9, h, w)
+    sums = box_sum_valid(stack[:, :5], SSIM_WINDOW)  # (B, 5, h, w)
+    kernel = gaussian_kernel_1d(SSIM_WINDOW, SSIM_SIGMA, device=fused.device)
+    moments = separable_filter_valid(stack, kernel)  # (B, 9, h, w)
     total = sums.new_zeros(sums.shape[0])
     for rows in row_strips(sums):
         total += _mef_ssim_map(sums[..., rows, :], moments[..., rows, :], constant).sum(dim=(1, 2, 3))
@@ -142,7 +142,7 @@ def _mef_ssim_map(sums: Tensor, moments: Tensor, constant: float) -> Tensor:
 
     In place where possible: every fresh tensor costs on a CPU.
     """
-    area = WINDOW * WINDOW
+    area = SSIM_WINDOW * SSIM_WINDOW
     # V_kl = area * sum(x_k x_l) - sum(x_k) sum(x_l) = area^2 * cov; it is exact for integer (and, after the 2x2
     # mean pooling, dyadic) data, so flat patches give exactly 0.
     s1, s2 = sums[:, :1], sums[:, 1:2]
@@ -162,8 +162,8 @@ def _mef_ssim_map(sums: Tensor, moments: Tensor, constant: float) -> Tensor:
     consistency = norm_sum.add_(_EPS).div_(spread).clamp_max_(1)
     power = consistency.mul_(math.pi / 2).tan_().clamp_max_(10)
     # (ed / 11)^p as exp(p log(ed / 11)), ed >= 0.001: torch.pow of two tensors is several times slower
-    w1 = torch.mul(ed1, 1 / WINDOW).log_().mul_(power).exp_().add_(_EPS)
-    w2 = torch.mul(ed2, 1 / WINDOW).log_().mul_(power).exp_().add_(_EPS)
+    w1 = torch.mul(ed1, 1 / SSIM_WINDOW).log_().mul_(power).exp_().add_(_EPS)
+    w2 = torch.mul(ed2, 1 / SSIM_WINDOW).log_().mul_(power).exp_().add_(_EPS)
     total = w1 + w2
     c1 = w1.div_(total * ed1)  # r = c1 (x_1 - mu_1) + c2 (x_2 - mu_2)
     c2 = w2.div_(total.mul_(ed2))
@@ -198,7 +198,7 @@ def _ssim_from_moments(moments: Tensor, source_offsets: Tensor, fused_offset: Te
 
 def _ssim_map(moments: Tensor, source_offsets: Tensor, fused_offset: Tensor) -> Tensor:
     """Wang's ssim_map of each source against F, (B, 2, h, w), from moments as in :func:`_ssim_from_moments`."""
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    c1, c2 = SSIM_C1, SSIM_C2
     mu1 = moments[:, 0:2] + source_offsets  # (B, 2, h, w)
     mu2 = moments[:, 5:6] + fused_offset
     sigma1_sq = torch.addcmul(moments[:, 2:4], moments[:, 0:2], moments[:, 0:2], value=-1)
@@ -239,7 +239,7 @@ def mef_ssim_scales(fused: Tensor, ir: Tensor, vis: Tensor, levels: int = 3) -> 
         >>> mef_ssim_scales(x, x, x).shape
         torch.Size([1, 3])
     """
-    smallest = (WINDOW - 1) * 2 ** (levels - 1) + 1  # the coarsest scale, ceil(H / 2^(levels-1)), holds a window
+    smallest = (SSIM_WINDOW - 1) * 2 ** (levels - 1) + 1  # the coarsest scale, ceil(H / 2^(levels-1)), holds a window
     check_grey_images("mef_ssim_scales", min_size=smallest, fused=fused, ir=ir, vis=vis)
     return _mef_ssim_scales(fused, ir, vis, levels)[0]
 
@@ -253,7 +253,7 @@ def _mef_ssim_scales(fused: Tensor, ir: Tensor, vis: Tensor, levels: int) -> tup
     source_offsets = sources.mean(dim=(2, 3), keepdim=True).round()
     fused_offset = image.mean(dim=(2, 3), keepdim=True).round()
     sources, image = sources - source_offsets, image - fused_offset
-    constant = (0.03 * 255) ** 2
+    constant = SSIM_C2
     if use_compiled(sources, image):
         return _mef_ssim_scales_compiled(sources, image, torch.cat([source_offsets, fused_offset], dim=1), levels)
     scores = []
@@ -298,8 +298,8 @@ def _mef_ssim_scale_compiled(
     :func:`_mef_ssim_map` (scalar calls from compiled code would cost several times more).
     """
     kernels = windowed_kernels()
-    kernel = gaussian_kernel_1d(WINDOW, SIGMA).numpy()
-    rows, cols = images.shape[1] - WINDOW + 1, images.shape[2] - WINDOW + 1
+    kernel = gaussian_kernel_1d(SSIM_WINDOW, SSIM_SIGMA).numpy()
+    rows, cols = images.shape[1] - SSIM_WINDOW + 1, images.shape[2] - SSIM_WINDOW + 1
     strip = max(1, min(rows, STRIP_ELEMENTS // cols))
     moments = np.empty((9, strip, cols))
     variations = np.empty((3, strip, cols))
@@ -314,12 +314,12 @@ def _mef_ssim_scale_compiled(
             power, weight = consistency[:count], weights[:, :count]
             np.multiply(power, math.pi / 2, out=power)
             np.minimum(np.tan(power, out=power), 10.0, out=power)
-            np.multiply(scales[:, :count], 1 / WINDOW, out=weight)
+            np.multiply(scales[:, :count], 1 / SSIM_WINDOW, out=weight)
             np.log(weight, out=weight)
             np.multiply(weight, power, out=weight)
             np.exp(weight, out=weight)
             strip_total, strip_ssim = kernels.mef_finish(
-                count, moments, variations, scales, weights, (0.03 * 255) ** 2, offsets, with_ssim
+                count, moments, variations, scales, weights, SSIM_C2, offsets, with_ssim
             )
             total += strip_total
             ssim += strip_ssim
@@ -381,7 +381,7 @@ def ssim_and_ms_ssim(fused: Tensor, ir: Tensor, vis: Tensor) -> tuple[Tensor, Te
         (tensor([2.], dtype=torch.float64), tensor([1.0000], dtype=torch.float64))
     """
     levels = len(MS_SSIM_WEIGHTS)
-    smallest = (WINDOW - 1) * 2 ** (levels - 1) + 1
+    smallest = (SSIM_WINDOW - 1) * 2 ** (levels - 1) + 1
     check_grey_images("ssim_and_ms_ssim", min_size=smallest, fused=fused, ir=ir, vis=vis)
     scores, ssim = _mef_ssim_scales(fused, ir, vis, levels)
     return ssim.sum(dim=1), _ms_ssim_from_scales(scores)

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from semfuse import logger
+from semfuse.errors import InputError
 from semfuse.methods.classical.omp import orthogonal_matching_pursuit
 
 
@@ -100,7 +101,7 @@ def ksvd(
         ``sqrt(mean((signals - D codes)^2))`` measured after the update and before replacement.
     """
     if signals.dim() != 2 or initial.dim() != 2 or signals.shape[1] != initial.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"ksvd needs signals (N, n) and initial (n, K), got {tuple(signals.shape)} and {tuple(initial.shape)}"
         )
     dictionary = (initial / initial.norm(dim=0)).to(signals.dtype).clone()

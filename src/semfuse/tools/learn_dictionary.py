@@ -63,14 +63,14 @@ def sample_patches(images: list[tuple[str, np.ndarray]], count: int, seed: int) 
     rng = np.random.default_rng(seed)
     quotas = np.full(len(images), count // len(images))
     quotas[: count % len(images)] += 1
-    patches = []
+    blocks = []
     for (_, image), quota in zip(images, quotas):
         rows = rng.integers(0, image.shape[0] - PATCH_SIDE + 1, size=quota)
         cols = rng.integers(0, image.shape[1] - PATCH_SIDE + 1, size=quota)
         offsets = np.arange(PATCH_SIDE)
         block = image[rows[:, None, None] + offsets[None, :, None], cols[:, None, None] + offsets[None, None, :]]
-        patches.append(block.reshape(quota, -1).astype(np.float64))  # (quota, 64), row-major like F.unfold
-    patches = np.concatenate(patches)
+        blocks.append(block.reshape(quota, -1).astype(np.float64))  # (quota, 64), row-major like F.unfold
+    patches = np.concatenate(blocks)
     return patches - patches.mean(axis=1, keepdims=True)
 
 

@@ -8,6 +8,9 @@ Any H, W >= 1 is accepted. The multi-scale methods compute in float64 and return
 import torch
 from torch import Tensor
 
+from semfuse.checks import check_tensors
+from semfuse.errors import InputError
+
 
 def check_luminance_pair(ir: Tensor, vis: Tensor, method: str) -> None:
     """Raise a one-sentence error unless ``ir`` and ``vis`` are float tensors of one shape (B, 1, H, W).
@@ -17,19 +20,7 @@ def check_luminance_pair(ir: Tensor, vis: Tensor, method: str) -> None:
         vis: visible luminance, (B, 1, H, W).
         method: the method's name, used in the message.
     """
-    for name, image in (("ir", ir), ("vis", vis)):
-        if not isinstance(image, Tensor):
-            raise TypeError(f"{method} expects {name} as a torch.Tensor, got {type(image).__name__}")
-        if image.dim() != 4 or image.shape[1] != 1 or image.shape[2] < 1 or image.shape[3] < 1:
-            raise ValueError(f"{method} expects {name} of shape (B, 1, H, W), got {tuple(image.shape)}")
-        if not image.is_floating_point():
-            raise ValueError(f"{method} expects {name} as float values in [0, 1], got dtype {image.dtype}")
-    if ir.shape != vis.shape:
-        raise ValueError(
-            f"{method} needs ir and vis of one shape, got {tuple(ir.shape)} and {tuple(vis.shape)}; resize one first"
-        )
-    if ir.device != vis.device:
-        raise ValueError(f"{method} needs ir and vis on one device, got {ir.device} and {vis.device}")
+    check_tensors(method, {"ir": ir, "vis": vis}, values="float", scale="in [0, 1]", min_size=1)
 
 
 def finish(fused: Tensor, like: Tensor) -> Tensor:
@@ -45,10 +36,10 @@ def working_copy(image: Tensor) -> Tensor:
 def check_positive_int(value: int, option: str, method: str) -> None:
     """Raise unless the option ``value`` is an int >= 1 (bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{method} needs {option} as an integer >= 1, got {value!r}")
+        raise InputError(f"{method} needs {option} as an integer >= 1, got {value!r}")
 
 
 def check_positive_float(value: float, option: str, method: str) -> None:
     """Raise unless the option ``value`` is a real number > 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{method} needs {option} as a number > 0, got {value!r}")
+        raise InputError(f"{method} needs {option} as a number > 0, got {value!r}")

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from semfuse.errors import InputError
+
 DICTIONARY_FILE = "mst_sr_dictionary.npy"
 PATCH_SIDE = 8
 
@@ -34,15 +36,15 @@ def load_dictionary(source: str | Path | np.ndarray | Tensor | None = None) -> T
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
-            raise ValueError(f"MST-SR dictionary {path} does not exist; pass a .npy file of shape (64, K)")
+            raise InputError(f"MST-SR dictionary {path} does not exist; pass a .npy file of shape (64, K)")
         source = np.load(path, allow_pickle=False)
     atoms = torch.as_tensor(np.asarray(source) if not isinstance(source, Tensor) else source).to(torch.float64)
     side = PATCH_SIDE * PATCH_SIDE
     if atoms.dim() != 2 or atoms.shape[0] != side or atoms.shape[1] < side:
-        raise ValueError(f"an MST-SR dictionary must have shape ({side}, K) with K >= {side}, got {tuple(atoms.shape)}")
+        raise InputError(f"an MST-SR dictionary must have shape ({side}, K) with K >= {side}, got {tuple(atoms.shape)}")
     norms = atoms.norm(dim=0)
     if not torch.isfinite(atoms).all() or (norms == 0).any():
-        raise ValueError(
+        raise InputError(
             "the MST-SR dictionary has a zero or non-finite atom; "
             "relearn it with python -m semfuse.tools.learn_dictionary"
         )

@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from semfuse.checks import check_tensors
+from semfuse.errors import InputError
+
 BORDERS = ("reflect", "replicate")
 
 
@@ -31,7 +34,7 @@ def border_index(size: int, pad: int, border: str, device: torch.device | None =
     if border == "replicate" or size == 1:
         return positions.clamp(0, size - 1)
     if border != "reflect":
-        raise ValueError(f"unknown border {border!r}; choose one of: {', '.join(BORDERS)}")
+        raise InputError(f"unknown border {border!r}; choose one of: {', '.join(BORDERS)}")
     period = 2 * (size - 1)
     folded = positions.remainder(period)
     return torch.where(folded < size, folded, period - folded)
@@ -46,8 +49,7 @@ def pad2d(image: Tensor, pad_h: int, pad_w: int, border: str) -> Tensor:
 
 def separable_filter(image: Tensor, kernel: Tensor, border: str) -> Tensor:
     """Filter (B, 1, H, W) with ``kernel`` (odd length K) along rows and then columns; output (B, 1, H, W)."""
-    if image.dim() != 4 or image.shape[1] != 1:
-        raise ValueError(f"separable_filter expects (B, 1, H, W), got {tuple(image.shape)}")
+    check_tensors("separable_filter", {"image": image})
     radius = kernel.numel() // 2
     kernel = kernel.to(image.device, image.dtype)
     padded = pad2d(image, radius, radius, border)
@@ -92,7 +94,7 @@ def mean_filter(image: Tensor, radius: int, border: str = "truncate") -> Tensor:
         Tensor of the shape of ``image``.
     """
     if radius < 0:
-        raise ValueError(f"mean_filter needs radius >= 0, got {radius}")
+        raise InputError(f"mean_filter needs radius >= 0, got {radius}")
     if border == "truncate":
         counts_h = _window_sums(torch.ones(image.shape[-2], 1, dtype=image.dtype, device=image.device), radius, 0)
         counts_w = _window_sums(torch.ones(1, image.shape[-1], dtype=image.dtype, device=image.device), radius, 1)

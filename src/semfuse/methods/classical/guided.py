@@ -20,6 +20,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
+from semfuse.checks import check_tensors
 from semfuse.methods.classical.contract import (
     check_luminance_pair,
     check_positive_float,
@@ -51,10 +52,7 @@ def guided_filter(guide: Tensor, source: Tensor, radius: int, eps: float) -> Ten
     Returns:
         Filtered image (B, 1, H, W).
     """
-    if guide.shape != source.shape:
-        raise ValueError(
-            f"guided_filter needs one shape, got guide {tuple(guide.shape)} and source {tuple(source.shape)}"
-        )
+    check_tensors("guided_filter", {"guide": guide, "source": source})
     mean_guide = mean_filter(guide, radius)
     mean_source = mean_filter(source, radius)
     covariance = mean_filter(guide * source, radius) - mean_guide * mean_source
@@ -106,11 +104,11 @@ def gff_fuse(
     masks = [(saliency_ir == strongest).to(torch.float64), (saliency_vis == strongest).to(torch.float64)]
     base_weights = _normalised(*(guided_filter(image, mask, r1, eps1) for image, mask in zip(images, masks)))
     detail_weights = _normalised(*(guided_filter(image, mask, r2, eps2) for image, mask in zip(images, masks)))
-    fused = sum(
+    fused_ir, fused_vis = (
         w_base * base + w_detail * (image - base)
         for image, base, w_base, w_detail in zip(images, bases, base_weights, detail_weights)
     )
-    return finish(fused, ir)
+    return finish(fused_ir + fused_vis, ir)
 
 
 @register_method(

@@ -5,15 +5,17 @@ picked so far by least squares, and repeats until the residual norm is at most `
 atoms are in use (the error-constrained and the sparsity-constrained forms are the same loop).
 
 The least-squares fit is kept as an orthonormal basis Q of the chosen atoms (classical Gram-Schmidt applied twice,
-"CGS2", which keeps Q orthogonal to working precision) and the triangular factor R of ``D_S = Q^T R``: the residual is ``x - Q^T Q x`` and the coefficients
-solve ``R a = Q x``. An atom already in the span of the chosen ones (norm after orthogonalisation below 1e-10)
-ends that signal's pursuit. Signals are processed in chunks to bound memory.
+"CGS2", which keeps Q orthogonal to working precision) and the triangular factor R of ``D_S = Q^T R``: the residual
+is ``x - Q^T Q x`` and the coefficients solve ``R a = Q x``. An atom already in the span of the chosen ones (norm
+after orthogonalisation below 1e-10) ends that signal's pursuit. Signals are processed in chunks to bound memory.
 """
 
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from semfuse.errors import InputError
 
 _INDEPENDENCE = 1e-10
 
@@ -129,12 +131,12 @@ def orthogonal_matching_pursuit(
         ([[1, 0]], [[4.0, 3.0]])
     """
     if signals.dim() != 2 or dictionary.dim() != 2 or signals.shape[1] != dictionary.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"orthogonal_matching_pursuit needs signals (N, n) and dictionary (n, K), got {tuple(signals.shape)} "
             f"and {tuple(dictionary.shape)}"
         )
     if not 1 <= max_atoms <= signals.shape[1]:
-        raise ValueError(f"orthogonal_matching_pursuit needs 1 <= max_atoms <= {signals.shape[1]}, got {max_atoms}")
+        raise InputError(f"orthogonal_matching_pursuit needs 1 <= max_atoms <= {signals.shape[1]}, got {max_atoms}")
     dictionary = dictionary.to(signals.dtype)
     parts = [
         _pursue(signals[start : start + chunk_size], dictionary, max_atoms, tolerance)

@@ -9,11 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from semfuse.checks import check_tensors
+from semfuse.errors import InputError
+
 
 def window_starts(size: int, patch: int, step: int) -> Tensor:
     """Start offsets 0, step, 2 * step, ... along an axis of ``size`` >= ``patch``, plus ``size - patch`` if missed."""
     if size < patch:
-        raise ValueError(f"window_starts needs size >= patch, got size {size} and patch {patch}")
+        raise InputError(f"window_starts needs size >= patch, got size {size} and patch {patch}")
     starts = list(range(0, size - patch + 1, step))
     if starts[-1] != size - patch:
         starts.append(size - patch)
@@ -39,8 +42,7 @@ def extract_patches(image: Tensor, patch: int, step: int) -> Tensor:
         >>> extract_patches(torch.arange(9.0).view(1, 1, 3, 3), patch=2, step=1)[0, 0].tolist()
         [0.0, 1.0, 3.0, 4.0]
     """
-    if image.dim() != 4 or image.shape[1] != 1 or image.shape[-2] < patch or image.shape[-1] < patch:
-        raise ValueError(f"extract_patches needs (B, 1, H, W) with H, W >= {patch}, got {tuple(image.shape)}")
+    check_tensors("extract_patches", {"image": image}, min_size=patch)
     columns = _window_columns(image.shape[-2], image.shape[-1], patch, step).to(image.device)
     windows = F.unfold(image, patch)  # (B, p * p, all stride-1 windows)
     return windows.index_select(2, columns).transpose(1, 2)  # (B, L, p * p)
@@ -56,7 +58,7 @@ def assemble_patches(patches: Tensor, size: tuple[int, int], patch: int, step: i
     columns = _window_columns(height, width, patch, step).to(patches.device)
     total = (height - patch + 1) * (width - patch + 1)
     if patches.shape[1] != columns.numel() or patches.shape[2] != patch * patch:
-        raise ValueError(
+        raise InputError(
             f"assemble_patches got {tuple(patches.shape)}; a {height}x{width} image with patch {patch} and step {step} "
             f"has ({patches.shape[0]}, {columns.numel()}, {patch * patch})"
         )

@@ -19,6 +19,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
+from semfuse.errors import InputError
 from semfuse.methods.classical.contract import (
     check_luminance_pair,
     check_positive_int,
@@ -41,7 +42,7 @@ def expand_level(image: Tensor, size: tuple[int, int]) -> Tensor:
     """Upsample (B, 1, h, w) to (B, 1, H, W) with h = ceil(H / 2), w = ceil(W / 2), H, W >= 2."""
     height, width = size
     if image.shape[-2] != (height + 1) // 2 or image.shape[-1] != (width + 1) // 2:
-        raise ValueError(f"expand_level cannot take {tuple(image.shape)} to {height}x{width}; it doubles each side")
+        raise InputError(f"expand_level cannot take {tuple(image.shape)} to {height}x{width}; it doubles each side")
     upsampled = image.new_zeros(image.shape[0], image.shape[1], height, width)
     upsampled[..., ::2, ::2] = image
     return separable_filter(upsampled, 2.0 * BINOMIAL_KERNEL, "reflect")
@@ -70,7 +71,7 @@ def laplacian_pyramid(image: Tensor, levels: int) -> list[Tensor]:
     current = image
     for _ in range(usable_levels(image.shape[-2], image.shape[-1], levels)):
         smaller = reduce_level(current)
-        pyramid.append(current - expand_level(smaller, tuple(current.shape[-2:])))
+        pyramid.append(current - expand_level(smaller, (current.shape[-2], current.shape[-1])))
         current = smaller
     pyramid.append(current)
     return pyramid
@@ -80,7 +81,7 @@ def collapse_pyramid(pyramid: list[Tensor]) -> Tensor:
     """Inverse of :func:`laplacian_pyramid`: the image of the finest level's size."""
     image = pyramid[-1]
     for detail in reversed(pyramid[:-1]):
-        image = detail + expand_level(image, tuple(detail.shape[-2:]))
+        image = detail + expand_level(image, (detail.shape[-2], detail.shape[-1]))
     return image
 
 

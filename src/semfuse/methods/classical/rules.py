@@ -8,6 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from semfuse.checks import check_tensors
+from semfuse.errors import InputError
+
 
 def choose_max_abs(a: Tensor, b: Tensor) -> Tensor:
     """Per coefficient, the one of larger magnitude; the mean of the two where the magnitudes tie.
@@ -19,8 +22,7 @@ def choose_max_abs(a: Tensor, b: Tensor) -> Tensor:
         >>> choose_max_abs(torch.tensor([1.0, -3.0, 2.0]), torch.tensor([-2.0, 1.0, -2.0]))
         tensor([-2., -3.,  0.])
     """
-    if a.shape != b.shape:
-        raise ValueError(f"choose_max_abs needs one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    check_tensors("choose_max_abs", {"a": a, "b": b}, "(...)")
     magnitude_a, magnitude_b = a.abs(), b.abs()
     return torch.where(magnitude_a > magnitude_b, a, torch.where(magnitude_b > magnitude_a, b, (a + b) / 2))
 
@@ -40,13 +42,9 @@ def choose_max_abs_consistent(a: Tensor, b: Tensor, window: int = 3) -> Tensor:
     Returns:
         Fused band (B, 1, H, W).
     """
-    if a.shape != b.shape or a.dim() != 4 or a.shape[1] != 1:
-        raise ValueError(
-            "choose_max_abs_consistent needs two (B, 1, H, W) bands of one shape, "
-            f"got {tuple(a.shape)} and {tuple(b.shape)}"
-        )
+    check_tensors("choose_max_abs_consistent", {"a": a, "b": b})
     if window < 1 or window % 2 == 0:
-        raise ValueError(f"choose_max_abs_consistent needs an odd window >= 1, got {window}")
+        raise InputError(f"choose_max_abs_consistent needs an odd window >= 1, got {window}")
     radius = window // 2
     activity_a = F.max_pool2d(a.abs(), window, stride=1, padding=radius)
     activity_b = F.max_pool2d(b.abs(), window, stride=1, padding=radius)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from semfuse.checks import check_tensors
 from semfuse.methods.classical.contract import (
     check_luminance_pair,
     check_positive_float,
@@ -53,8 +54,7 @@ def sparse_fuse_lowpass(
     Returns:
         Fused band (B, 1, h, w); the plain average where h or w is below 8.
     """
-    if a.shape != b.shape:
-        raise ValueError(f"sparse_fuse_lowpass needs one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    check_tensors("sparse_fuse_lowpass", {"a": a, "b": b})
     height, width = a.shape[-2:]
     if height < PATCH_SIDE or width < PATCH_SIDE:
         return (a + b) / 2

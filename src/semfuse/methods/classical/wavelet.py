@@ -20,6 +20,7 @@ import pywt
 import torch
 from torch import Tensor
 
+from semfuse.errors import InputError
 from semfuse.methods.classical.contract import (
     check_luminance_pair,
     check_positive_int,
@@ -81,8 +82,8 @@ def dwt_method(
 ) -> FuseFn:
     """Factory of :func:`dwt_fuse` with its options bound (checked here, once)."""
     if wavelet not in pywt.wavelist(kind="discrete"):
-        raise ValueError(f"dwt: unknown wavelet {wavelet!r}; choose a discrete one, e.g. db2, haar, sym4, bior2.2")
+        raise InputError(f"dwt: unknown wavelet {wavelet!r}; choose a discrete one, e.g. db2, haar, sym4, bior2.2")
     if mode not in pywt.Modes.modes:
-        raise ValueError(f"dwt: unknown extension mode {mode!r}; choose one of: {', '.join(pywt.Modes.modes)}")
+        raise InputError(f"dwt: unknown extension mode {mode!r}; choose one of: {', '.join(pywt.Modes.modes)}")
     check_positive_int(levels, "levels", "dwt")
     return partial(dwt_fuse, wavelet=wavelet, levels=levels, mode=mode, consistency_check=bool(consistency_check))
