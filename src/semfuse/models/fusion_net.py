@@ -65,7 +65,8 @@ class FusionNet(nn.Module):
         for module in self.modules():
             if isinstance(module, FastPathMixin):
                 module.fast_path = enabled
-        return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+        layout = torch.channels_last if enabled else torch.contiguous_format
+        return self.to(memory_format=layout)  # type: ignore[call-overload]  # torch's stubs omit memory_format
 
     def encode(self, ir: Tensor, vis: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """The two encoders' features per scale, (B, C_s, H/2^s, W/2^s) each, for (B, 1, H, W) ``ir`` and ``vis``."""

@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,7 @@ def segformer_b0_config(num_classes: int):
     """The SegFormer-b0 (MiT-b0 encoder, 256-channel all-MLP decoder) configuration for ``num_classes``."""
     from transformers import SegformerConfig
 
-    return SegformerConfig(
+    return SegformerConfig(  # type: ignore[call-arg]  # num_labels is a PretrainedConfig keyword
         num_labels=num_classes,
         num_channels=3,
         num_encoder_blocks=4,
@@ -58,7 +59,8 @@ class SegmenterConfig:
         if not self.class_names or not all(isinstance(name, str) for name in self.class_names):
             raise ValueError(f"class_names must be a non-empty list of names, not {self.class_names!r}")
         if self.normalisation not in NORMALISATIONS:
-            raise ValueError(f"unknown normalisation {self.normalisation!r}; choose one of: {', '.join(NORMALISATIONS)}")
+            raise ValueError(f"unknown normalisation {self.normalisation!r}; choose one of: "
+                             f"{', '.join(NORMALISATIONS)}")
 
     def to_dict(self) -> dict:
         """The config as plain values (stored as JSON in weights files)."""
@@ -70,6 +72,9 @@ class Segmenter(nn.Module):
 
     ``class_names`` defaults to ``class_0 .. class_{K-1}`` for ``num_classes`` K.
     """
+
+    mean: Tensor  # (1, 3, 1, 1) ImageNet mean, a buffer
+    std: Tensor  # (1, 3, 1, 1) ImageNet std, a buffer
 
     def __init__(self, num_classes: int = 9, normalisation: str = "imagenet",
                  class_names: Sequence[str] | None = None):
@@ -150,8 +155,8 @@ def load_pretrained(segmenter: Segmenter, path: str | Path) -> tuple[int, int]:
 
         state = load_file(str(path))
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
+        state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else loaded
     target = segmenter.segformer.state_dict()
     matched = {}
     for key, tensor in state.items():

@@ -96,7 +96,8 @@ def fuse_tiled(net: FusionNet, ir: Tensor, vis: Tensor, tile: int = 1024, halo: 
         out = net.decode(net.fuse(*net.encode(ir[..., ext_rows, ext_columns], vis[..., ext_rows, ext_columns]),
                                   mixings))
         top, left = rows.start - ext_rows.start, columns.start - ext_columns.start
-        fused[..., rows, columns] = out[..., top : top + rows.stop - rows.start, left : left + columns.stop - columns.start]
+        core = out[..., top : top + rows.stop - rows.start, left : left + columns.stop - columns.start]
+        fused[..., rows, columns] = core
     return fused
 
 
@@ -120,7 +121,8 @@ def _whole_image_mixings(net: FusionNet, ir: Tensor, vis: Tensor, tiles: list[tu
     mixings = {}
     for scale in scales:
         block = net.fusion_blocks[scale]
-        if (scale, 0) in sums or (scale, 1) in sums:
-            mixings[scale] = (block.attend_ir.mixing(sums[scale, 0], counts[scale]),
-                              block.attend_vis.mixing(sums[scale, 1], counts[scale]))
+        attend_ir, attend_vis = block.attend_ir, block.attend_vis
+        if isinstance(attend_ir, EfficientSelfAttention) and isinstance(attend_vis, EfficientSelfAttention):
+            mixings[scale] = (attend_ir.mixing(sums[scale, 0], counts[scale]),
+                              attend_vis.mixing(sums[scale, 1], counts[scale]))
     return mixings

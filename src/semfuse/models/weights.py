@@ -104,11 +104,11 @@ def save_network(net: nn.Module, path: str | Path, info: dict | None = None) -> 
         TypeError: if ``net`` carries no config of a registered network kind.
     """
     config = getattr(net, "config", None)
-    kinds = [kind for kind, network in NETWORKS.items() if isinstance(config, network.config_class)]
-    if not kinds:
+    kind = next((kind for kind, network in NETWORKS.items() if isinstance(config, network.config_class)), None)
+    if kind is None or config is None:
         raise TypeError(f"a {type(net).__name__} carries no network config ({type(config).__name__}); only "
                         f"{', '.join(NETWORKS.names)} networks are saved with save_network")
-    return save_module(net, path, {**(info or {}), config_key(kinds[0]): json.dumps(config.to_dict())})
+    return save_module(net, path, {**(info or {}), config_key(kind): json.dumps(config.to_dict())})
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -165,7 +165,8 @@ def load_network(kind: str, weights: str | Path | None = None, device: str | tor
     network = NETWORKS[kind]
     name = weights if weights is not None else network.default_weights
     if name is None:
-        raise SemfuseError(f"there are no bundled {kind} weights; give a weights file written by '{network.trained_by}'")
+        raise SemfuseError(f"there are no bundled {kind} weights; give a weights file written by "
+                           f"'{network.trained_by}'")
     path = resolve_weights(name)
     config = stored_config(kind, path)
     net = network.build(config)
