@@ -38,8 +38,9 @@ class NetworkKind:
     mismatch: str = "{path} does not match its stored {kind} config ({error}); retrain with '{trained_by}'"
 
 
+DEFAULT_WEIGHTS = "warm-start"  # the fusion network's bundled weights, used when none are given
 NETWORKS = Registry[NetworkKind]("network kind")
-NETWORKS.register("fusion_net", NetworkKind(FusionNetConfig, build_fusion_net, "warm-start",
+NETWORKS.register("fusion_net", NetworkKind(FusionNetConfig, build_fusion_net, DEFAULT_WEIGHTS,
                                             "semfuse train --phase warm-start"))
 NETWORKS.register("densefuse", NetworkKind(DenseFuseConfig, DenseFuse, "densefuse", "semfuse train --phase densefuse"))
 NETWORKS.register("segmenter", NetworkKind(
@@ -53,12 +54,11 @@ BUNDLED_WEIGHTS = {  # name -> file in semfuse/weights
     "semantic-msrs-boxes": "semantic_msrs_boxes.safetensors",  # its segmenter: semantic_msrs_boxes_segmenter
     "densefuse": "densefuse.safetensors",
 }
-DEFAULT_WEIGHTS = "warm-start"  # the fusion network's bundled default
 
 
 def config_key(kind: str) -> str:
     """The metadata key holding the JSON config of a network of ``kind`` (e.g. ``semfuse_fusion_net``)."""
-    NETWORKS[kind]
+    NETWORKS[kind]  # an UnknownNameError for a kind that is not registered
     return f"semfuse_{kind}"
 
 
