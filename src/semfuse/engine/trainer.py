@@ -103,11 +103,14 @@ def train_one_iteration(model: nn.Module, optimizer: torch.optim.Optimizer, batc
     return {name: value.detach() for name, value in losses.items()}
 
 
-def _crops(config: TrainConfig, photometric: bool) -> RandomCropDataset:
+def _training_pairs(config: TrainConfig) -> PairedDataset:
     listing = collect_pairs(config.data.sources, config.data.labels, config.data.class_map)
     for message in listing.unpaired:
         logger.warning("unpaired, skipped: %s", message)
-    pairs = PairedDataset(listing.pairs, listing.classes, config.data.cache)
+    return PairedDataset(listing.pairs, listing.classes, config.data.cache)
+
+
+def _crops(pairs: PairedDataset, config: TrainConfig, photometric: bool) -> RandomCropDataset:
     (height, width), (low, high) = config.data.crop, config.data.scale
     return RandomCropDataset(pairs, (height, width), (low, high), config.data.hflip, photometric)
 
@@ -312,8 +315,8 @@ def train_warm_start(config: TrainConfig, run: RunContext) -> Path:
     stage = config.warm_start
     torch.manual_seed(config.seed)
     fusion_net = _layout(build_fusion_net(config.model).to(run.device), config, run.device)
-    train_phase(WarmStartPhase(fusion_net, stage.rule), "warm-start", stage, _crops(config, False), run, config,
-                amp=stage.amp)
+    crops = _crops(_training_pairs(config), config, False)
+    train_phase(WarmStartPhase(fusion_net, stage.rule), "warm-start", stage, crops, run, config, amp=stage.amp)
     weights = run.run_dir / "fusion_net.safetensors"
     if run.distributed.is_main:
         save_network(fusion_net, weights, info={"phase": "warm-start", "iterations": stage.iters, "rule": stage.rule})
@@ -328,8 +331,8 @@ def train_densefuse(config: TrainConfig, run: RunContext) -> Path:
     stage = config.densefuse
     torch.manual_seed(config.seed)
     autoencoder = DenseFuse(DenseFuseConfig()).to(run.device)
-    train_phase(ReconstructionPhase(autoencoder, stage.ssim_weight), "densefuse", stage, _crops(config, False), run,
-                config)
+    crops = _crops(_training_pairs(config), config, False)
+    train_phase(ReconstructionPhase(autoencoder, stage.ssim_weight), "densefuse", stage, crops, run, config)
     weights = run.run_dir / "densefuse.safetensors"
     if run.distributed.is_main:
         save_network(autoencoder, weights, {"iterations": stage.iters, "ssim_weight": stage.ssim_weight})
@@ -386,11 +389,12 @@ def semantic_phase(fusion_net: nn.Module, segmenter: Segmenter | None, stage: Se
                          class_weight=class_weight)
 
 
-def _segmenter(config: TrainConfig, crops: RandomCropDataset, device: torch.device) -> tuple[Segmenter, Tensor | None]:
-    """A fresh (or ``semantic.segmenter_init``-initialised) segmenter for the data's classes, and the CE weights."""
+def _segmenter(config: TrainConfig, pairs: PairedDataset, device: torch.device) -> tuple[Segmenter, Tensor | None]:
+    """A fresh (or ``semantic.segmenter_init``-initialised) segmenter for the classes of the training ``pairs``, and
+    the cross-entropy's class weights."""
     stage = config.semantic
-    names = resolve_classes(stage, crops.pairs.classes)
-    weight = _class_weight(stage.class_weights, crops.pairs, len(names))
+    names = resolve_classes(stage, pairs.classes)
+    weight = _class_weight(stage.class_weights, pairs, len(names))
     segmenter = Segmenter(len(names), stage.normalisation, names)
     if stage.segmenter_init:
         loaded, fresh = load_pretrained(segmenter, stage.segmenter_init)
@@ -460,11 +464,12 @@ def train_semantic(config: TrainConfig, run: RunContext, init: str | Path | None
     network's images (``RUN_DIR/segmenter-warmup/``), then the joint phase starts from it.
     """
     stage = config.semantic
-    crops = _crops(config, config.data.photometric)
+    pairs = _training_pairs(config)
+    crops = _crops(pairs, config, config.data.photometric)
     fusion_net = _initial_fusion_net(config, init, run.device)
     segmenter, weight, validation = None, None, None
     if stage.use_sem:
-        segmenter, weight = _segmenter(config, crops, run.device)
+        segmenter, weight = _segmenter(config, pairs, run.device)
         validation = _validation(config, fusion_net, segmenter, run)
         if stage.segmenter_warmup.iters > 0:
             _warm_up_segmenter(config, run, fusion_net, segmenter, crops, weight, validation)
