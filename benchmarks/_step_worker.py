@@ -93,7 +93,8 @@ def measure_training(args: argparse.Namespace) -> dict:
     from train_throughput import CROP, _batch, measure
 
     from semfuse.config import SemanticConfig
-    from semfuse.engine.phases import SemanticPhase, WarmStartPhase
+    from semfuse.engine.phases import WarmStartPhase
+    from semfuse.engine.trainer import semantic_phase
     from semfuse.models.fusion_net import build_fusion_net
     from semfuse.models.segmenter import Segmenter
 
@@ -103,7 +104,7 @@ def measure_training(args: argparse.Namespace) -> dict:
     if args.task == "warm-start":
         phase, batch_size = WarmStartPhase(fusion_net, "avg"), 2
     else:
-        phase, batch_size = SemanticPhase(fusion_net, Segmenter(9), SemanticConfig()), 4
+        phase, batch_size = semantic_phase(fusion_net, Segmenter(9), SemanticConfig()), 4
     try:  # bf16 autocast where `semfuse train` uses it by default (amp: true; CUDA and CPUs with AMX), if it does
         from semfuse.device import native_bfloat16
 

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import environment, time_calls, write_report  # noqa: E402
 
 from semfuse.config import SemanticConfig  # noqa: E402
-from semfuse.engine.phases import SemanticPhase, WarmStartPhase, build_optimizer  # noqa: E402
+from semfuse.engine.phases import WarmStartPhase, build_optimizer  # noqa: E402
+from semfuse.engine.trainer import semantic_phase  # noqa: E402
 from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net  # noqa: E402
 from semfuse.models.segmenter import Segmenter  # noqa: E402
 
@@ -96,7 +97,7 @@ def training_rates(device: torch.device, crop: tuple[int, int], batch_size: int,
              "label": torch.randint(0, 9, (batch_size, *crop), generator=generator).to(device)}
     torch.manual_seed(0)
     phases = {"warm-start": lambda: WarmStartPhase(build_fusion_net(config), "avg"),
-              "semantic": lambda: SemanticPhase(build_fusion_net(config), Segmenter(9), SemanticConfig())}
+              "semantic": lambda: semantic_phase(build_fusion_net(config), Segmenter(9), SemanticConfig())}
     rows = []
     for name, build in phases.items():
         phase = build().to(device).train()

@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _env import environment, time_calls, write_report  # noqa: E402
 
 from semfuse.config import SemanticConfig  # noqa: E402
-from semfuse.engine.phases import SemanticPhase, WarmStartPhase, build_optimizer  # noqa: E402
+from semfuse.engine.phases import WarmStartPhase, build_optimizer  # noqa: E402
+from semfuse.engine.trainer import semantic_phase  # noqa: E402
 from semfuse.models.fusion_net import build_fusion_net  # noqa: E402
 from semfuse.models.segmenter import Segmenter  # noqa: E402
 
@@ -85,7 +86,7 @@ def main() -> None:
 
         rows.append(measure("warm-start", WarmStartPhase(fusion_net(), "avg"), 2, device, args.warmup, args.iters,
                             layout, bf16))
-        rows.append(measure("semantic", SemanticPhase(fusion_net(), Segmenter(9).to(device), SemanticConfig()), 4,
+        rows.append(measure("semantic", semantic_phase(fusion_net(), Segmenter(9).to(device), SemanticConfig()), 4,
                             device, args.warmup, args.iters, layout, bf16))
     for row in rows:  # speed-up over the reference layout in float32, measured in this run
         base = next(r for r in rows if r["phase"] == row["phase"] and r["layout"] == "nchw" and not r["bf16_autocast"])

@@ -9,7 +9,7 @@ pytest.importorskip("onnxruntime")
 from semfuse.cli import main  # noqa: E402
 from semfuse.export import TOLERANCE, bundled_sample_pairs, check_onnx, export_onnx, onnx_session  # noqa: E402
 from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net  # noqa: E402
-from semfuse.models.weights import load_fusion_net, save_fusion_net  # noqa: E402
+from semfuse.models.weights import load_fusion_net, save_network  # noqa: E402
 
 TINY = FusionNetConfig(widths=[8, 16, 16, 24], heads=[2, 4, 4, 8], stem_channels=8)
 
@@ -47,7 +47,7 @@ def test_height_width_and_batch_are_dynamic(bundled_onnx):
 
 
 def test_export_command_writes_checks_and_refuses_to_overwrite(tmp_path, capsys):
-    weights = save_fusion_net(build_fusion_net(TINY), TINY, tmp_path / "tiny.safetensors")
+    weights = save_network(build_fusion_net(TINY), tmp_path / "tiny.safetensors")
     out = tmp_path / "tiny.onnx"
     argv = ["export", "--format", "onnx", "--weights", str(weights), "--out", str(out), "--threads", "1"]
     assert main(argv) == 0

@@ -42,13 +42,13 @@ def test_the_help_names_config_files():
 
 
 def test_flags_come_before_overrides(tmp_path):
-    from semfuse.commands.train import flag_overrides
+    from semfuse.commands.train import option_values
     from semfuse.config import load_config
 
     args = build_parser().parse_args(["train", "--phase", "semantic", "--run-dir", str(tmp_path / "a b"),
                                       "phase=warm-start"])
-    config = load_config(args.config, flag_overrides(args) + args.overrides)
+    config = load_config(args.config, args.overrides, option_values(args))
     assert config.phase == "warm-start" and config.run_dir == str(tmp_path / "a b")
     args = build_parser().parse_args(["train", "--ir", "x: y/ir", "--vis", "v", "--exclude-classes", "1", "2"])
-    config = load_config(None, flag_overrides(args))
+    config = load_config(None, None, option_values(args))
     assert config.data.sources[0].ir == "x: y/ir" and config.semantic.excluded_classes == [1, 2]

@@ -64,20 +64,20 @@ def export_last_checkpoint(run_dir: Path) -> Path:
 
     from semfuse.config import TrainConfig, load_config
     from semfuse.models.fusion_net import build_fusion_net
-    from semfuse.models.segmenter import Segmenter, save_segmenter
-    from semfuse.models.weights import save_fusion_net
+    from semfuse.models.segmenter import Segmenter
+    from semfuse.models.weights import save_network
 
     config: TrainConfig = load_config(run_dir / "config.yaml")
     state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
     net = build_fusion_net(config.model)
     net.load_state_dict(state["fusion_net"])
-    weights = save_fusion_net(net, config.model, run_dir / "fusion_net.safetensors",
+    weights = save_network(net, run_dir / "fusion_net.safetensors",
                               info={"phase": "semantic", "iterations": state["iteration"], "stopped_early": True})
     classes = json.loads((run_dir / "classes.json").read_text()) if (run_dir / "classes.json").exists() else None
-    segmenter = Segmenter(len(state["segmenter"]["segformer.decode_head.classifier.weight"]), "imagenet")
+    classes = tuple(classes or ["background", "person", "bicycle", "car"])
+    segmenter = Segmenter(len(classes), config.semantic.normalisation, classes)
     segmenter.load_state_dict(state["segmenter"])
-    save_segmenter(segmenter, tuple(classes or ["background", "person", "bicycle", "car"]),
-                   config.semantic.normalisation, run_dir / "segmenter.safetensors")
+    save_network(segmenter, run_dir / "segmenter.safetensors")
     log(f"exported iteration {state['iteration']} of {run_dir} (stopped early)")
     return weights
 

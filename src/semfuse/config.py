@@ -1,6 +1,6 @@
-"""Training configuration: dataclasses with defaults, a YAML file on top, then ``a.b=c`` overrides.
+"""Training configuration: dataclasses with defaults, a YAML file on top, typed options, then ``a.b=c`` overrides.
 
-``load_config(path, overrides)`` builds a :class:`TrainConfig`; ``save_config`` writes the resolved config (and
+``load_config(path, overrides, options)`` builds a :class:`TrainConfig`; ``save_config`` writes the resolved config (and
 the git commit, when known) into a run directory. Every field is commented where it is defined.
 """
 
@@ -8,8 +8,10 @@ import dataclasses
 import subprocess
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -151,55 +153,83 @@ class TrainConfig:
         Raises:
             SemfuseError: naming the first bad key.
         """
-        from semfuse.data.pairs import LABEL_KINDS
-        from semfuse.losses.correlation import CORRELATION_MODES
-        from semfuse.losses.semantic import CLASS_WEIGHTINGS
-        from semfuse.losses.warm_start import WARM_START_TARGETS
-
-        semantic = self.semantic
-        if self.phase not in PHASES:
-            raise SemfuseError(f"phase must be one of {', '.join(PHASES)}, not {self.phase!r}")
-        if self.warm_start.rule not in (*WARM_START_TARGETS, "none"):
-            raise SemfuseError(f"warm_start.rule must be avg, max or none, not {self.warm_start.rule!r}")
-        if self.phase == "warm-start" and self.warm_start.rule == "none":
-            raise SemfuseError("warm_start.rule=none skips the warm start; use it with --phase all or semantic")
+        _check_phase(self)
         try:
             self.model.validate()
         except ValueError as error:
             raise SemfuseError(f"model: {error}") from None
-        if len(self.data.crop) != 2 or min(self.data.crop) < 1:
-            raise SemfuseError(f"data.crop must be [height, width] in pixels, not {self.data.crop}")
-        if self.data.labels not in LABEL_KINDS:
-            raise SemfuseError(f"data.labels must be one of {', '.join(LABEL_KINDS)}, not {self.data.labels!r}")
-        stages = (("warm_start", self.warm_start), ("semantic", semantic), ("densefuse", self.densefuse))
-        for name, stage in stages:
-            if stage.iters < 1 or stage.batch_size < 1:
-                raise SemfuseError(f"{name}.iters and {name}.batch_size must be at least 1")
-        if semantic.segmenter_warmup.iters < 0 or semantic.segmenter_warmup.batch_size < 1:
-            raise SemfuseError("semantic.segmenter_warmup.iters must be >= 0 and its batch_size >= 1")
-        if self.phase == "all" and semantic.init_fusion is not None:
-            raise SemfuseError("semantic.init_fusion applies to --phase semantic; --phase all starts from its own "
-                               "warm start")
-        if self.phase in ("semantic", "all"):
-            if not semantic.use_sem and not semantic.use_reg:
-                raise SemfuseError("semantic.use_sem and semantic.use_reg are both false: nothing would be trained")
-            if semantic.fusion_lr_mult < 0 or semantic.anchor_weight < 0:
-                raise SemfuseError("semantic.fusion_lr_mult and semantic.anchor_weight must be >= 0")
-            if semantic.anchor_rule not in WARM_START_TARGETS:
-                raise SemfuseError(f"semantic.anchor_rule must be avg or max, not {semantic.anchor_rule!r}")
-            if semantic.correlation not in CORRELATION_MODES:
-                raise SemfuseError(f"semantic.correlation must be image or batch, not {semantic.correlation!r}")
-        if semantic.val_mode not in ("slide", "whole"):
-            raise SemfuseError(f"semantic.val_mode must be slide or whole, not {semantic.val_mode!r}")
-        if semantic.class_weights not in CLASS_WEIGHTINGS:
-            raise SemfuseError(f"semantic.class_weights must be one of {', '.join(CLASS_WEIGHTINGS)}, "
-                               f"not {semantic.class_weights!r}")
-        if semantic.num_classes is not None:
-            if semantic.num_classes < 2:
-                raise SemfuseError("semantic.num_classes must be at least 2 (or null: from the data)")
-            bad = [k for k in semantic.excluded_classes if not 0 <= k < semantic.num_classes]
-            if bad:
-                raise SemfuseError(f"semantic.excluded_classes {bad} are not class ids 0..{semantic.num_classes - 1}")
+        _check_data(self.data)
+        _check_stages(self)
+        _check_semantic(self.semantic, self.phase)
+
+
+def _check_phase(config: TrainConfig) -> None:
+    """The phase and the warm-start rule."""
+    from semfuse.losses.warm_start import WARM_START_TARGETS
+
+    if config.phase not in PHASES:
+        raise SemfuseError(f"phase must be one of {', '.join(PHASES)}, not {config.phase!r}")
+    if config.warm_start.rule not in (*WARM_START_TARGETS, "none"):
+        raise SemfuseError(f"warm_start.rule must be avg, max or none, not {config.warm_start.rule!r}")
+    if config.phase == "warm-start" and config.warm_start.rule == "none":
+        raise SemfuseError("warm_start.rule=none skips the warm start; use it with --phase all or semantic")
+
+
+def _check_data(data: DataConfig) -> None:
+    """The crop size and the label kind."""
+    from semfuse.data.pairs import LABEL_KINDS
+
+    if len(data.crop) != 2 or min(data.crop) < 1:
+        raise SemfuseError(f"data.crop must be [height, width] in pixels, not {data.crop}")
+    if data.labels not in LABEL_KINDS:
+        raise SemfuseError(f"data.labels must be one of {', '.join(LABEL_KINDS)}, not {data.labels!r}")
+
+
+def _check_stages(config: TrainConfig) -> None:
+    """Every stage's iterations and batch size."""
+    stages = (("warm_start", config.warm_start), ("semantic", config.semantic), ("densefuse", config.densefuse))
+    for name, stage in stages:
+        if stage.iters < 1 or stage.batch_size < 1:
+            raise SemfuseError(f"{name}.iters and {name}.batch_size must be at least 1")
+    warmup = config.semantic.segmenter_warmup
+    if warmup.iters < 0 or warmup.batch_size < 1:
+        raise SemfuseError("semantic.segmenter_warmup.iters must be >= 0 and its batch_size >= 1")
+    if config.phase == "all" and config.semantic.init_fusion is not None:
+        raise SemfuseError("semantic.init_fusion applies to --phase semantic; --phase all starts from its own "
+                           "warm start")
+
+
+def _check_semantic(semantic: SemanticConfig, phase: str) -> None:
+    """The semantic phase's losses (when it runs), validation mode, class weighting and class ids."""
+    from semfuse.losses.semantic import CLASS_WEIGHTINGS
+
+    if phase in ("semantic", "all"):
+        _check_semantic_losses(semantic)
+    if semantic.val_mode not in ("slide", "whole"):
+        raise SemfuseError(f"semantic.val_mode must be slide or whole, not {semantic.val_mode!r}")
+    if semantic.class_weights not in CLASS_WEIGHTINGS:
+        raise SemfuseError(f"semantic.class_weights must be one of {', '.join(CLASS_WEIGHTINGS)}, "
+                           f"not {semantic.class_weights!r}")
+    if semantic.num_classes is not None:
+        if semantic.num_classes < 2:
+            raise SemfuseError("semantic.num_classes must be at least 2 (or null: from the data)")
+        bad = [k for k in semantic.excluded_classes if not 0 <= k < semantic.num_classes]
+        if bad:
+            raise SemfuseError(f"semantic.excluded_classes {bad} are not class ids 0..{semantic.num_classes - 1}")
+
+
+def _check_semantic_losses(semantic: SemanticConfig) -> None:
+    from semfuse.losses.correlation import CORRELATION_MODES
+    from semfuse.losses.warm_start import WARM_START_TARGETS
+
+    if not semantic.use_sem and not semantic.use_reg:
+        raise SemfuseError("semantic.use_sem and semantic.use_reg are both false: nothing would be trained")
+    if semantic.fusion_lr_mult < 0 or semantic.anchor_weight < 0:
+        raise SemfuseError("semantic.fusion_lr_mult and semantic.anchor_weight must be >= 0")
+    if semantic.anchor_rule not in WARM_START_TARGETS:
+        raise SemfuseError(f"semantic.anchor_rule must be avg or max, not {semantic.anchor_rule!r}")
+    if semantic.correlation not in CORRELATION_MODES:
+        raise SemfuseError(f"semantic.correlation must be image or batch, not {semantic.correlation!r}")
 
 
 def _build(cls, data, where: str):
@@ -258,11 +288,20 @@ def _set_dotted(tree: dict, dotted: str, value) -> None:
     tree[keys[-1]] = value
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """Defaults, then the YAML file at ``path`` (if any), then ``key.sub=value`` overrides (values parsed as YAML)."""
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                options: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then the YAML file at ``path`` (if any), then ``options``, then ``key.sub=value`` overrides.
+
+    Args:
+        path: a YAML config file (``base: FILE`` inside is read first).
+        overrides: ``key.sub=value`` strings, values parsed as YAML (the command line's ``KEY=VALUE``).
+        options: ``key.sub`` -> value, already typed (the command line's options); checked like the file's values.
+    """
     tree = dataclasses.asdict(TrainConfig())
     if path is not None:
         tree = _merge(tree, _read_yaml(Path(path)))
+    for key, value in (options or {}).items():
+        _set_dotted(tree, key, value)
     for override in overrides or []:
         if "=" not in override:
             raise SemfuseError(f"override {override!r} must look like key.sub=value")

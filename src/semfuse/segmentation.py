@@ -148,7 +148,7 @@ def segment_images(fused: list[Path], segmenter_path: str | Path, out_dir: str |
     """Segment every fused image file with the segmenter at ``segmenter_path`` (sliding window, as in validation);
     writes ``out_dir/labels/NAME.png`` (:func:`write_label_png`) and ``out_dir/overlays/NAME.png``
     (:func:`overlay`). Returns one message per failed image."""
-    from semfuse.models.segmenter import load_segmenter, segmenter_classes
+    from semfuse.models.weights import load_segmenter, segmenter_classes
 
     names = segmenter_classes(segmenter_path)
     segmenter = load_segmenter(segmenter_path, device)

@@ -10,14 +10,14 @@ from PIL import Image
 
 from semfuse.cli import COMMANDS, main
 from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net
-from semfuse.models.weights import save_fusion_net
+from semfuse.models.weights import save_network
 
 TINY = FusionNetConfig(widths=[8, 16, 16, 24], heads=[2, 4, 4, 8], stem_channels=8)
 
 
 @pytest.fixture
 def tiny_weights(tmp_path):
-    return save_fusion_net(build_fusion_net(TINY), TINY, tmp_path / "tiny.safetensors")
+    return save_network(build_fusion_net(TINY), tmp_path / "tiny.safetensors")
 
 
 @pytest.fixture

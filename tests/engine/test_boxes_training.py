@@ -9,10 +9,8 @@ import torch
 from semfuse.config import Source, load_config
 from semfuse.data.datasets import PairedDataset, collect_pairs, label_pixel_counts
 from semfuse.engine import trainer
-from semfuse.engine.phases import SemanticPhase
 from semfuse.losses.semantic import class_weights
-from semfuse.models.segmenter import load_segmenter
-from semfuse.models.weights import load_fusion_net
+from semfuse.models.weights import load_fusion_net, load_segmenter
 
 TINY_MODEL = ["model.widths=[8,16,16,24]", "model.heads=[2,4,4,8]", "model.stem_channels=8"]
 PAIRS = ("00004N", "00012N")  # two real train pairs, each with person boxes
@@ -51,7 +49,7 @@ def _config(tmp_path, root, name, iters, warmup):
 
 
 def _cross_entropy(run_dir, config, batch, weight):
-    phase = SemanticPhase(load_fusion_net(run_dir / "fusion_net.safetensors"),
+    phase = trainer.semantic_phase(load_fusion_net(run_dir / "fusion_net.safetensors"),
                           load_segmenter(run_dir / "segmenter.safetensors"), config.semantic, weight)
     with torch.no_grad():
         return float(phase(batch)["sem"])

@@ -11,12 +11,11 @@ import torch
 from semfuse.config import Source, load_config
 from semfuse.data.datasets import PairedDataset, collect_pairs
 from semfuse.engine import trainer
-from semfuse.engine.phases import SemanticPhase
 from semfuse.losses.correlation import correlation_regulariser
 from semfuse.losses.semantic import semantic_loss
 from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net
 from semfuse.models.segmenter import Segmenter
-from semfuse.models.weights import load_fusion_net
+from semfuse.models.weights import load_fusion_net, load_segmenter
 
 TINY_MODEL = ["model.widths=[8,16,16,24]", "model.heads=[2,4,4,8]", "model.stem_channels=8"]
 
@@ -42,11 +41,9 @@ def _fixed_batch(root):
 
 
 def _phase_loss(run_dir, config, batch):
-    from semfuse.models.segmenter import load_segmenter
-
     fusion_net = load_fusion_net(run_dir / "fusion_net.safetensors")
     segmenter = load_segmenter(run_dir / "segmenter.safetensors")
-    phase = SemanticPhase(fusion_net, segmenter.eval(), config.semantic)
+    phase = trainer.semantic_phase(fusion_net, segmenter.eval(), config.semantic)
     with torch.no_grad():
         return float(phase(batch)["loss"])
 
@@ -107,7 +104,7 @@ def test_each_switch_changes_exactly_what_it_names(labelled_msrs):
 
     def phase(**changes):
         semantic = load_config(None, [f"semantic.{k}={v}" for k, v in changes.items()]).semantic
-        return SemanticPhase(fusion_net, segmenter if semantic.use_sem else None, semantic)
+        return trainer.semantic_phase(fusion_net, segmenter if semantic.use_sem else None, semantic)
 
     # --no-reg: the gradient is that of L_sem alone
     no_reg = _gradients(phase(use_reg="false"), batch)

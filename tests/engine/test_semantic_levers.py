@@ -6,7 +6,8 @@ import torch
 
 from semfuse.config import load_config
 from semfuse.data.colour import luminance
-from semfuse.engine.phases import SemanticPhase, build_optimizer
+from semfuse.engine.phases import build_optimizer
+from semfuse.engine.trainer import semantic_phase
 from semfuse.errors import SemfuseError
 from semfuse.losses.warm_start import warm_start_loss
 from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net
@@ -28,7 +29,7 @@ def _phase(*overrides):
     config = load_config(None, TINY_MODEL + [f"semantic.{item}" for item in overrides])
     torch.manual_seed(0)
     fusion_net = build_fusion_net(FusionNetConfig(**vars(config.model)))
-    return SemanticPhase(fusion_net, Segmenter(4), config.semantic).eval()  # no dropout: two calls compare
+    return semantic_phase(fusion_net, Segmenter(4), config.semantic).eval()  # no dropout: two calls compare
 
 
 def test_defaults_are_the_papers():

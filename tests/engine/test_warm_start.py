@@ -13,7 +13,7 @@ from semfuse.engine.schedule import poly_with_warmup
 from semfuse.errors import SemfuseError
 from semfuse.losses.warm_start import warm_start_loss
 from semfuse.models.fusion_net import build_fusion_net
-from semfuse.models.weights import load_fusion_net, save_fusion_net
+from semfuse.models.weights import load_fusion_net, save_network
 
 TINY_MODEL = ["model.widths=[8,16,16,24]", "model.heads=[2,4,4,8]", "model.stem_channels=8"]
 
@@ -44,7 +44,7 @@ def test_warm_start_lowers_the_loss_on_real_crops(tmp_path, bundled_data):
     config = _config(tmp_path, bundled_data, iters=40)
     torch.manual_seed(config.seed)  # the initialisation fit() starts from
     untrained = build_fusion_net(config.model)
-    before = _fixed_crop_loss(save_fusion_net(untrained, config.model, tmp_path / "init.safetensors"), bundled_data)
+    before = _fixed_crop_loss(save_network(untrained, tmp_path / "init.safetensors"), bundled_data)
     weights = trainer.fit(config, progress=False)
     after = _fixed_crop_loss(weights, bundled_data)
     assert after < 0.5 * before, (before, after)

@@ -13,7 +13,7 @@ from semfuse.methods import densefuse as densefuse_methods
 from semfuse.methods import get_method
 from semfuse.methods.densefuse import addition_rule, l1_norm_rule
 from semfuse.models.densefuse import DenseFuse
-from semfuse.models.weights import load_densefuse, save_densefuse, save_fusion_net, save_module
+from semfuse.models.weights import load_densefuse, save_module, save_network
 
 
 def test_addition_rule_adds():
@@ -34,7 +34,7 @@ def random_weights(tmp_path_factory):
     torch.manual_seed(0)
     model = DenseFuse()
     path = tmp_path_factory.mktemp("df") / "densefuse.safetensors"
-    return save_densefuse(model, path)
+    return save_network(model, path)
 
 
 @pytest.mark.parametrize("name", ["densefuse-add", "densefuse-l1"])
@@ -54,7 +54,7 @@ def test_missing_foreign_or_mismatched_weights_are_refused_in_one_line(tmp_path)
     cases = {
         "neither a file nor a bundled name": tmp_path / "nothing.safetensors",
         "holds no densefuse config": save_module(torch.nn.Linear(2, 2), tmp_path / "foreign.safetensors"),
-        "holds fusion_net weights, not densefuse": save_fusion_net(build_fusion_net(tiny), tiny, tmp_path / "f.st"),
+        "holds fusion_net weights, not densefuse": save_network(build_fusion_net(tiny), tmp_path / "f.st"),
     }
     for message, path in cases.items():
         with pytest.raises(SemfuseError, match=message) as error:

@@ -16,7 +16,6 @@ from semfuse.models.weights import (
     load_network,
     read_metadata,
     resolve_weights,
-    save_densefuse,
     save_network,
 )
 
@@ -37,7 +36,7 @@ def test_bundled_weights_load_with_their_tensors_unchanged(kind, name):
 def test_fusion_net_round_trip_keeps_config_tensors_and_info(tmp_path):
     torch.manual_seed(0)
     net = build_fusion_net(TINY)
-    path = save_network("fusion_net", net, TINY, tmp_path / "net.safetensors", info={"iterations": 3})
+    path = save_network(net, tmp_path / "net.safetensors", info={"iterations": 3})
     metadata = read_metadata(path)
     assert json.loads(metadata["semfuse_fusion_net"]) == TINY.to_dict() and metadata["iterations"] == "3"
     loaded = load_fusion_net(path)
@@ -46,7 +45,7 @@ def test_fusion_net_round_trip_keeps_config_tensors_and_info(tmp_path):
 
 def test_densefuse_round_trip_with_a_non_default_config(tmp_path):
     model = DenseFuse(DenseFuseConfig(stem_channels=8, dense_layers=2))
-    path = save_densefuse(model, tmp_path / "df.safetensors", info={"ssim_weight": 100.0})
+    path = save_network(model, tmp_path / "df.safetensors", info={"ssim_weight": 100.0})
     loaded = load_densefuse(path)
     assert loaded.config == model.config and read_metadata(path)["ssim_weight"] == "100.0"
     assert all(torch.equal(value, loaded.state_dict()[key]) for key, value in model.state_dict().items())
@@ -83,8 +82,31 @@ def test_broken_or_mismatched_files_are_one_line_errors_naming_the_file(tmp_path
 
 
 def test_saving_checks_kind_and_config():
-    assert set(NETWORKS) == {"fusion_net", "densefuse"}
+    assert set(NETWORKS) == {"fusion_net", "densefuse", "segmenter"}
     with pytest.raises(ValueError, match="unknown network kind 'unet'"):
-        save_network("unet", DenseFuse(), DenseFuseConfig(), "x.safetensors")
-    with pytest.raises(TypeError, match="saved with a DenseFuseConfig, got FusionNetConfig"):
-        save_network("densefuse", DenseFuse(), TINY, "x.safetensors")
+        load_network("unet", "x.safetensors")
+    with pytest.raises(TypeError, match="carries no network config"):
+        save_network(torch.nn.Linear(2, 2), "x.safetensors")
+
+
+def test_segmenter_round_trip_keeps_class_names_and_normalisation(tmp_path):
+    from semfuse.models.segmenter import Segmenter
+    from semfuse.models.weights import load_segmenter, segmenter_classes
+
+    segmenter = Segmenter(3, "none", ("background", "person", "car"))
+    path = save_network(segmenter, tmp_path / "segmenter.safetensors", info={"iterations": 2})
+    stored = json.loads(read_metadata(path)["semfuse_segmenter"])
+    assert stored == {"class_names": ["background", "person", "car"], "normalisation": "none"}
+    loaded = load_segmenter(path)
+    assert loaded.config == segmenter.config and segmenter_classes(path) == ("background", "person", "car")
+    assert all(torch.equal(value, loaded.state_dict()[key]) for key, value in segmenter.state_dict().items())
+
+
+def test_bundled_segmenter_loads_with_its_tensors_unchanged():
+    from semfuse.models.weights import load_segmenter
+
+    path = resolve_weights("semantic-msrs-boxes").with_name("semantic_msrs_boxes_segmenter.safetensors")
+    segmenter, stored = load_segmenter(path), load_file(str(path))
+    assert segmenter.config.class_names == ("background", "person", "bicycle", "car")
+    assert all(torch.equal(segmenter.state_dict()[key], stored[key]) for key in stored)
+    _one_line_error("segmenter", resolve_weights("warm-start"), "holds fusion_net weights, not segmenter")

@@ -12,7 +12,7 @@ from semfuse.cli import main
 from semfuse.engine.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from semfuse.errors import SemfuseError
 from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net
-from semfuse.models.weights import CONFIG_KEY, resolve_weights, save_fusion_net
+from semfuse.models.weights import CONFIG_KEY, resolve_weights, save_network
 
 TINY = FusionNetConfig(widths=[8, 16, 16, 24], heads=[2, 4, 4, 8], stem_channels=8)
 
@@ -29,7 +29,7 @@ class RunsCode:
 
 @pytest.fixture
 def tiny_weights(tmp_path):
-    return save_fusion_net(build_fusion_net(TINY), TINY, tmp_path / "tiny.safetensors")
+    return save_network(build_fusion_net(TINY), tmp_path / "tiny.safetensors")
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """``semfuse train``: train the fusion network: warm start, semantic phase with SegFormer-b0, or both."""
 
 import argparse
-import json
 from pathlib import Path
+from typing import Any
 
 from semfuse.names import ATTENTION_KINDS, PHASES, WARM_START_RULES
 
@@ -50,32 +50,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def flag_overrides(args: argparse.Namespace) -> list[str]:
-    """The options given on the command line as ``key=value`` overrides (applied before the user's own)."""
+def option_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given on the command line as typed config values by dotted key (applied before the user's
+    ``KEY=VALUE`` overrides)."""
     from semfuse.errors import SemfuseError
 
     if (args.ir is None) != (args.vis is None):
         raise SemfuseError("give both --ir and --vis, or neither")
     if args.ir is not None and args.data is not None:
         raise SemfuseError("give either --data or --ir and --vis, not both")
-    quoted = json.dumps  # JSON strings and lists are YAML: paths with spaces or colons stay intact
-    overrides = []
+    values: dict[str, Any] = {}
     if args.ir is not None:
-        overrides.append(f"data.sources=[{{ir: {quoted(str(args.ir))}, vis: {quoted(str(args.vis))}}}]")
+        values["data.sources"] = [{"ir": str(args.ir), "vis": str(args.vis)}]
     elif args.data is not None:
-        overrides.append(f"data.sources=[{{root: {quoted(str(args.data))}, split: {quoted(args.split)}}}]")
+        values["data.sources"] = [{"root": str(args.data), "split": args.split}]
     if args.val_data is not None:
-        overrides.append(f"data.val_sources=[{{root: {quoted(str(args.val_data))}, split: {quoted(args.val_split)}}}]")
+        values["data.val_sources"] = [{"root": str(args.val_data), "split": args.val_split}]
     simple = {"phase": args.phase, "warm_start.rule": args.rule, "model.attention": args.attention,
-              "run_dir": quoted(str(args.run_dir)) if args.run_dir else None, "device": args.device}
-    overrides += [f"{key}={value}" for key, value in simple.items() if value is not None]
+              "run_dir": str(args.run_dir) if args.run_dir else None, "device": args.device}
+    values.update({key: value for key, value in simple.items() if value is not None})
     if args.no_reg:
-        overrides.append("semantic.use_reg=false")
+        values["semantic.use_reg"] = False
     if args.no_sem:
-        overrides.append("semantic.use_sem=false")
+        values["semantic.use_sem"] = False
     if args.exclude_classes:
-        overrides.append(f"semantic.excluded_classes={quoted(list(args.exclude_classes))}")
-    return overrides
+        values["semantic.excluded_classes"] = list(args.exclude_classes)
+    return values
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from semfuse.engine.trainer import fit
     from semfuse.errors import SemfuseError
 
-    config = load_config(args.config, flag_overrides(args) + args.overrides)
+    config = load_config(args.config, args.overrides, option_values(args))
     if not config.data.sources:
         raise SemfuseError("no training data: give --ir and --vis, --data, or a config with data.sources")
     fit(config, resume=args.resume, progress=not args.no_progress)

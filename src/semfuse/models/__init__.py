@@ -4,8 +4,9 @@ from semfuse.models.fusion_net import FusionNet, FusionNetConfig, build_fusion_n
 from semfuse.models.weights import (
     BUNDLED_WEIGHTS,
     load_fusion_net,
+    load_network,
     resolve_weights,
-    save_fusion_net,
+    save_network,
 )
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "FusionNetConfig",
     "build_fusion_net",
     "load_fusion_net",
+    "load_network",
     "resolve_weights",
-    "save_fusion_net",
+    "save_network",
 ]

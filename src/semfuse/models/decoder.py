@@ -1,5 +1,7 @@
 """Nest-connection decoder (RFN-Nest / UNet++ style) from multi-scale fused features to an image in [0, 1]."""
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -30,10 +32,11 @@ class NestDecoder(FastPathMixin, nn.Module):
         for level in range(1, self.depth):
             for scale in range(self.depth - level):
                 # nearest x2 up-sampling, cropped to the finer scale's size (ceil pooling made it >= that)
-                low, block = nodes[scale + 1][level - 1], self.blocks[f"{scale}_{level}"]
+                low, block = nodes[scale + 1][level - 1], cast(ConvBlock, self.blocks[f"{scale}_{level}"])
                 if self.fast_path and not torch.is_grad_enabled():  # inference: no up-sampled copy at all
                     nodes[scale].append(block.forward_upsampled(nodes[scale][:level], low))
                     continue
-                up = upsample2x_to(low, *features[scale].shape[-2:], fast=self.fast_path)
+                height, width = features[scale].shape[-2:]
+                up = upsample2x_to(low, height, width, fast=self.fast_path)
                 nodes[scale].append(block(torch.cat(nodes[scale][:level] + [up], dim=1)))
         return torch.tanh(self.head(nodes[0][-1])) / 2 + 0.5

@@ -1,5 +1,7 @@
 """One modality's multi-scale encoder."""
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -43,7 +45,7 @@ class Encoder(FastPathMixin, nn.Module):
         """The stem for inference on a one-channel image: ``bias + x * weight`` broadcast straight into the
         channels-last layout, then the activation in place; one pass, where oneDNN's 1x1 convolution of a single
         channel is five times as slow and leaves NCHW behind to be converted."""
-        conv, activation = self.stem
+        conv, activation = cast(nn.Conv2d, self.stem[0]), cast(nn.LeakyReLU, self.stem[1])
         batch, _, height, width = x.shape
         pixels = x.reshape(batch, height, width, 1)
         weight = conv.weight.view(-1)

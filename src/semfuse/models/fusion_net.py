@@ -22,11 +22,13 @@ class FusionNetConfig:
     attention: str = "efficient"  # efficient | official | none | channel | spatial
 
     def validate(self) -> None:
+        """Raise ValueError for widths and heads of different lengths or an unknown attention kind."""
         if len(self.widths) != len(self.heads):
             raise ValueError(f"widths {self.widths} and heads {self.heads} must have one entry per scale")
         ATTENTION_KINDS.check(self.attention)
 
     def to_dict(self) -> dict:
+        """The config as plain values (stored as JSON in weights files)."""
         return asdict(self)
 
 
@@ -43,8 +45,10 @@ class FusionNet(nn.Module):
     rounding (about 1e-6), gradients included.
     """
 
-    def __init__(self, encoder_ir: Encoder, encoder_vis: Encoder, fusion_blocks: nn.ModuleList, decoder: NestDecoder):
+    def __init__(self, encoder_ir: Encoder, encoder_vis: Encoder, fusion_blocks: nn.ModuleList, decoder: NestDecoder,
+                 config: FusionNetConfig):
         super().__init__()
+        self.config = config  # the description it was built from; saved with its weights
         self.encoder_ir = encoder_ir
         self.encoder_vis = encoder_vis
         self.fusion_blocks = fusion_blocks
@@ -60,18 +64,32 @@ class FusionNet(nn.Module):
         for module in self.modules():
             if isinstance(module, FastPathMixin):
                 module.fast_path = enabled
-        return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+        layout = torch.channels_last if enabled else torch.contiguous_format
+        return self.to(memory_format=layout)  # type: ignore[call-overload]  # torch's stubs omit memory_format
+
+    def encode(self, ir: Tensor, vis: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """The two encoders' features per scale, (B, C_s, H/2^s, W/2^s) each, for (B, 1, H, W) ``ir`` and ``vis``."""
+        if self.channels_last:
+            ir, vis = (image.contiguous(memory_format=torch.channels_last) for image in (ir, vis))
+        return self.encoder_ir(ir), self.encoder_vis(vis)
+
+    def fuse(self, features_ir: list[Tensor], features_vis: list[Tensor],
+             mixings: dict[int, tuple[Tensor, Tensor]] | None = None) -> list[Tensor]:
+        """One fused feature map per scale; ``mixings`` (tiled fusion): a whole image's attention contexts per scale."""
+        mixings = mixings or {}
+        return [block(a, b, mixings.get(scale))
+                for scale, (block, a, b) in enumerate(zip(self.fusion_blocks, features_ir, features_vis))]
+
+    def decode(self, fused: list[Tensor]) -> Tensor:
+        """The fused image (B, 1, H, W) in [0, 1] from the fused features of every scale."""
+        return self.decoder(fused).contiguous()
 
     def forward(self, ir: Tensor, vis: Tensor) -> Tensor:
         if ir.dim() != 4 or ir.shape[1] != 1 or ir.shape != vis.shape:
             raise ValueError(
                 f"FusionNet expects ir and vis of one shape (B, 1, H, W); got {tuple(ir.shape)} and {tuple(vis.shape)}"
             )
-        if self.channels_last:
-            ir, vis = (image.contiguous(memory_format=torch.channels_last) for image in (ir, vis))
-        features_ir, features_vis = self.encoder_ir(ir), self.encoder_vis(vis)
-        fused = [block(a, b) for block, a, b in zip(self.fusion_blocks, features_ir, features_vis)]
-        return self.decoder(fused).contiguous()
+        return self.decode(self.fuse(*self.encode(ir, vis)))
 
 
 def build_fusion_net(config: FusionNetConfig | None = None) -> FusionNet:
@@ -89,4 +107,5 @@ def build_fusion_net(config: FusionNetConfig | None = None) -> FusionNet:
         Encoder(widths, config.stem_channels),
         nn.ModuleList(attention_pair(scale) for scale in range(len(widths))),
         NestDecoder(widths),
+        config,
     )

@@ -6,9 +6,11 @@ SegFormer's own preprocessing) or ``none`` (only the [0, 1] scaling, as the auth
 Output: logits (B, num_classes, H, W), bilinearly up-sampled from SegFormer's 1/4 resolution.
 """
 
-import json
 import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +28,7 @@ def segformer_b0_config(num_classes: int):
     """The SegFormer-b0 (MiT-b0 encoder, 256-channel all-MLP decoder) configuration for ``num_classes``."""
     from transformers import SegformerConfig
 
-    return SegformerConfig(
+    return SegformerConfig(  # type: ignore[call-arg]  # num_labels is a PretrainedConfig keyword
         num_labels=num_classes,
         num_channels=3,
         num_encoder_blocks=4,
@@ -42,24 +44,56 @@ def segformer_b0_config(num_classes: int):
     )
 
 
-class Segmenter(nn.Module):
-    """SegFormer-b0 with input normalisation and full-resolution logits."""
+@dataclass
+class SegmenterConfig:
+    """What a segmenter is: the label classes it predicts (class id = position) and its input normalisation."""
 
-    def __init__(self, num_classes: int = 9, normalisation: str = "imagenet"):
+    class_names: tuple[str, ...]  # one name per class id, e.g. ("background", "person", "bicycle", "car")
+    normalisation: str = "imagenet"  # imagenet (mean/std) | none ([0, 1] only)
+
+    def __post_init__(self) -> None:
+        self.class_names = tuple(self.class_names)  # JSON gives a list
+
+    def validate(self) -> None:
+        """Raise ValueError for fewer than one class or an unknown normalisation."""
+        if not self.class_names or not all(isinstance(name, str) for name in self.class_names):
+            raise ValueError(f"class_names must be a non-empty list of names, not {self.class_names!r}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"unknown normalisation {self.normalisation!r}; choose one of: "
+                             f"{', '.join(NORMALISATIONS)}")
+
+    def to_dict(self) -> dict:
+        """The config as plain values (stored as JSON in weights files)."""
+        return asdict(self)
+
+
+class Segmenter(nn.Module):
+    """SegFormer-b0 with input normalisation and full-resolution logits; ``config`` names its classes.
+
+    ``class_names`` defaults to ``class_0 .. class_{K-1}`` for ``num_classes`` K.
+    """
+
+    mean: Tensor  # (1, 3, 1, 1) ImageNet mean, a buffer
+    std: Tensor  # (1, 3, 1, 1) ImageNet std, a buffer
+
+    def __init__(self, num_classes: int = 9, normalisation: str = "imagenet",
+                 class_names: Sequence[str] | None = None):
         super().__init__()
         from transformers import SegformerForSemanticSegmentation
 
-        if normalisation not in NORMALISATIONS:
-            raise ValueError(f"unknown normalisation {normalisation!r}; choose one of: {', '.join(NORMALISATIONS)}")
+        names = tuple(class_names) if class_names is not None else tuple(f"class_{k}" for k in range(num_classes))
+        if len(names) != num_classes:
+            raise ValueError(f"{len(names)} class names for a segmenter of {num_classes} classes")
+        self.config = SegmenterConfig(names, normalisation)
+        self.config.validate()
         self.segformer = SegformerForSemanticSegmentation(segformer_b0_config(num_classes))
-        self.normalisation = normalisation
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, rgb: Tensor) -> Tensor:
         if rgb.dim() != 4 or rgb.shape[1] != 3:
             raise ValueError(f"Segmenter expects RGB (B, 3, H, W), got {tuple(rgb.shape)}")
-        if self.normalisation == "imagenet":
+        if self.config.normalisation == "imagenet":
             rgb = (rgb - self.mean) / self.std
         logits = self.segformer(pixel_values=rgb).logits  # (B, K, H/4, W/4)
         return F.interpolate(logits, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
@@ -69,47 +103,13 @@ class Segmenter(nn.Module):
         return list(self.segformer.decode_head.parameters())
 
     def backbone_parameters(self) -> list[nn.Parameter]:
+        """The MiT-b0 encoder's parameters."""
         return list(self.segformer.segformer.parameters())
 
 
-SEGMENTER_CONFIG_KEY = "semfuse_segmenter"
-
-
-def save_segmenter(segmenter: Segmenter, class_names: tuple[str, ...], normalisation: str, path: str | Path,
-                   info: dict | None = None) -> Path:
-    """Write a segmenter's weights as ``.safetensors``, atomically, with its classes and normalisation inside."""
-    from semfuse.models.weights import save_module
-
-    config = {"class_names": list(class_names), "normalisation": normalisation}
-    return save_module(segmenter, path, {SEGMENTER_CONFIG_KEY: json.dumps(config), **(info or {})})
-
-
-def segmenter_classes(path: str | Path) -> tuple[str, ...]:
-    """The class names stored in a segmenter weights file."""
-    from semfuse.models.weights import read_metadata
-
-    metadata = read_metadata(path)
-    if SEGMENTER_CONFIG_KEY not in metadata:
-        raise SemfuseError(f"{path} holds no semfuse segmenter; segmenter weights are written by 'semfuse train' "
-                           "as segmenter.safetensors beside the fusion weights")
-    return tuple(json.loads(metadata[SEGMENTER_CONFIG_KEY])["class_names"])
-
-
-def load_segmenter(path: str | Path, device: str | torch.device = "cpu") -> Segmenter:
-    """A segmenter from :func:`save_segmenter`'s file, in eval mode on ``device`` (nothing is unpickled)."""
-    from safetensors.torch import load_file
-
-    from semfuse.models.weights import read_metadata
-
-    names = segmenter_classes(path)
-    config = json.loads(read_metadata(path)[SEGMENTER_CONFIG_KEY])
-    segmenter = Segmenter(len(names), config["normalisation"])
-    try:
-        segmenter.load_state_dict(load_file(str(path)))
-    except RuntimeError as error:
-        raise SemfuseError(f"{path} does not match SegFormer-b0 with {len(names)} classes: "
-                           f"{str(error).splitlines()[0]}") from None
-    return segmenter.to(device).eval()
+def build_segmenter(config: SegmenterConfig) -> Segmenter:
+    """A freshly initialised :class:`Segmenter` described by ``config``."""
+    return Segmenter(len(config.class_names), config.normalisation, config.class_names)
 
 
 # Hugging Face checkpoints written before transformers 5 (e.g. the published MiT-b0 / SegFormer-b0 files) name the
@@ -155,8 +155,8 @@ def load_pretrained(segmenter: Segmenter, path: str | Path) -> tuple[int, int]:
 
         state = load_file(str(path))
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
+        state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else loaded
     target = segmenter.segformer.state_dict()
     matched = {}
     for key, tensor in state.items():

@@ -89,12 +89,26 @@ def fuse_tiled(net: FusionNet, ir: Tensor, vis: Tensor, tile: int = 1024, halo: 
     tiles = tile_grid(height, width, tile, halo)
     if len(tiles) == 1:
         return net(ir, vis)
+    global_attention = any(isinstance(module, EfficientSelfAttention) for module in net.modules())
+    mixings = _whole_image_mixings(net, ir, vis, tiles) if global_attention else {}
+    fused = torch.empty(ir.shape, dtype=torch.float32, device=ir.device)
+    for rows, columns, ext_rows, ext_columns in tiles:  # pass 2: fuse each tile with the whole image's contexts
+        out = net.decode(net.fuse(*net.encode(ir[..., ext_rows, ext_columns], vis[..., ext_rows, ext_columns]),
+                                  mixings))
+        top, left = rows.start - ext_rows.start, columns.start - ext_columns.start
+        core = out[..., top : top + rows.stop - rows.start, left : left + columns.stop - columns.start]
+        fused[..., rows, columns] = core
+    return fused
+
+
+def _whole_image_mixings(net: FusionNet, ir: Tensor, vis: Tensor, tiles: list[tuple[slice, slice, slice, slice]]
+                         ) -> dict[int, tuple[Tensor, Tensor]]:
+    """Pass 1: each efficient attention module's whole-image mixing, from ``Kᵀ V`` summed over the tiles' cores."""
     scales = range(len(net.fusion_blocks))
     sums: dict[tuple[int, int], Tensor] = {}
     counts = [0 for _ in scales]
-    global_attention = any(isinstance(module, EfficientSelfAttention) for module in net.modules())
-    for rows, columns, ext_rows, ext_columns in tiles if global_attention else ():  # pass 1: whole-image Kᵀ V
-        features = (net.encoder_ir(ir[..., ext_rows, ext_columns]), net.encoder_vis(vis[..., ext_rows, ext_columns]))
+    for rows, columns, ext_rows, ext_columns in tiles:
+        features = net.encode(ir[..., ext_rows, ext_columns], vis[..., ext_rows, ext_columns])
         for scale in scales:
             core_rows = _core_at_scale(rows, ext_rows, scale)
             core_columns = _core_at_scale(columns, ext_columns, scale)
@@ -107,20 +121,8 @@ def fuse_tiled(net: FusionNet, ir: Tensor, vis: Tensor, tile: int = 1024, halo: 
     mixings = {}
     for scale in scales:
         block = net.fusion_blocks[scale]
-        modules = (block.attend_ir, block.attend_vis)
-        if (scale, 0) in sums or (scale, 1) in sums:
-            mixings[scale] = tuple(module.mixing(sums[scale, side], counts[scale])
-                                   for side, module in enumerate(modules))
-    fused = torch.empty(ir.shape, dtype=torch.float32, device=ir.device)
-    for rows, columns, ext_rows, ext_columns in tiles:  # pass 2: fuse each tile with the whole image's contexts
-        ir_tile, vis_tile = ir[..., ext_rows, ext_columns], vis[..., ext_rows, ext_columns]
-        if net.channels_last:
-            ir_tile, vis_tile = (t.contiguous(memory_format=torch.channels_last) for t in (ir_tile, vis_tile))
-        features_ir, features_vis = net.encoder_ir(ir_tile), net.encoder_vis(vis_tile)
-        fused_features = [block(a, b, mixings.get(scale))
-                          for scale, (block, a, b) in enumerate(zip(net.fusion_blocks, features_ir, features_vis))]
-        out = net.decoder(fused_features)
-        top, left = rows.start - ext_rows.start, columns.start - ext_columns.start
-        core = out[..., top : top + rows.stop - rows.start, left : left + columns.stop - columns.start]
-        fused[..., rows, columns] = core
-    return fused
+        attend_ir, attend_vis = block.attend_ir, block.attend_vis
+        if isinstance(attend_ir, EfficientSelfAttention) and isinstance(attend_vis, EfficientSelfAttention):
+            mixings[scale] = (attend_ir.mixing(sums[scale, 0], counts[scale]),
+                              attend_vis.mixing(sums[scale, 1], counts[scale]))
+    return mixings

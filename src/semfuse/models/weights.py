@@ -1,16 +1,16 @@
 """Network weight files: ``.safetensors`` with the network's config stored inside as metadata.
 
 One pair of functions serves every network semfuse trains: :func:`save_network` writes the state dict with the
-config as JSON under ``semfuse_<kind>`` (``semfuse_fusion_net``, ``semfuse_densefuse``) plus any string ``info``;
-:func:`load_network` builds the network of that kind from the stored config and loads the tensors. Loading reads
-tensors and a JSON string only; nothing is unpickled.
+network's own ``config`` as JSON under ``semfuse_<kind>`` (``semfuse_fusion_net``, ``semfuse_densefuse``,
+``semfuse_segmenter``) plus any string ``info``; :func:`load_network` builds the network of that kind from the
+stored config and loads the tensors. Loading reads tensors and a JSON string only; nothing is unpickled.
 """
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -21,35 +21,38 @@ from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write
 from semfuse.models.densefuse import DenseFuse, DenseFuseConfig
 from semfuse.models.fusion_net import FusionNet, FusionNetConfig, build_fusion_net
+from semfuse.models.segmenter import Segmenter, SegmenterConfig, build_segmenter
 from semfuse.names import BUNDLED_WEIGHTS
+from semfuse.registry import Registry
 
 
 @dataclass(frozen=True)
 class NetworkKind:
-    """How to rebuild one kind of network from its stored config."""
+    """How to rebuild one kind of network from its stored config, and what to tell a user whose file does not fit."""
 
     config_class: type  # a dataclass with ``to_dict()``; built from the stored JSON by keyword
     build: Callable[[Any], nn.Module]  # config -> network with freshly initialised weights
-    default_weights: str  # the bundled weights used when none are given
+    default_weights: str | None  # the bundled weights used when none are given (None: a file must be given)
     trained_by: str  # the command that writes such a file, named in error messages
+    missing: str = "{path} holds no {kind} config; give weights written by '{trained_by}'"
+    mismatch: str = "{path} does not match its stored {kind} config ({error}); retrain with '{trained_by}'"
 
 
-NETWORKS: dict[str, NetworkKind] = {
-    "fusion_net": NetworkKind(FusionNetConfig, build_fusion_net, "warm-start", "semfuse train --phase warm-start"),
-    "densefuse": NetworkKind(DenseFuseConfig, DenseFuse, "densefuse", "semfuse train --phase densefuse"),
-}
-DEFAULT_WEIGHTS = NETWORKS["fusion_net"].default_weights
-
-
-def _network_kind(kind: str) -> NetworkKind:
-    if kind not in NETWORKS:
-        raise ValueError(f"unknown network kind {kind!r}; choose one of: {', '.join(NETWORKS)}")
-    return NETWORKS[kind]
+DEFAULT_WEIGHTS = "warm-start"  # the fusion network's bundled weights, used when none are given
+NETWORKS = Registry[NetworkKind]("network kind")
+NETWORKS.register("fusion_net", NetworkKind(FusionNetConfig, build_fusion_net, DEFAULT_WEIGHTS,
+                                            "semfuse train --phase warm-start"))
+NETWORKS.register("densefuse", NetworkKind(DenseFuseConfig, DenseFuse, "densefuse", "semfuse train --phase densefuse"))
+NETWORKS.register("segmenter", NetworkKind(
+    SegmenterConfig, build_segmenter, None, "semfuse train",
+    missing="{path} holds no semfuse segmenter; segmenter weights are written by '{trained_by}' as "
+            "segmenter.safetensors beside the fusion weights",
+    mismatch="{path} does not match SegFormer-b0 with {classes} classes: {error}"))
 
 
 def config_key(kind: str) -> str:
     """The metadata key holding the JSON config of a network of ``kind`` (e.g. ``semfuse_fusion_net``)."""
-    _network_kind(kind)
+    NETWORKS[kind]  # an UnknownNameError for a kind that is not registered
     return f"semfuse_{kind}"
 
 
@@ -107,20 +110,22 @@ def save_module(module: nn.Module, path: str | Path, info: dict | None = None) -
     return atomic_write(Path(path), lambda temporary: save_file(tensors, str(temporary), metadata=metadata), True)
 
 
-def save_network(kind: str, net: nn.Module, config: Any, path: str | Path, info: dict | None = None) -> Path:
-    """Write ``net`` of ``kind`` with its ``config`` (and optional ``info``, stored as strings) atomically to ``path``.
+def save_network(net: nn.Module, path: str | Path, info: dict | None = None) -> Path:
+    """Write ``net`` with its own ``net.config`` (and optional ``info``, stored as strings) atomically to ``path``.
 
     Args:
-        kind: a key of :data:`NETWORKS` (``fusion_net``, ``densefuse``).
-        net: the network; its state dict is written from the CPU.
-        config: the network's config, an instance of the kind's config class.
+        net: a network of a kind in :data:`NETWORKS`; its state dict is written from the CPU.
         path: the ``.safetensors`` file to write (replaced if it exists).
         info: extra metadata such as the phase or iteration count.
+
+    Raises:
+        TypeError: if ``net`` carries no config of a registered network kind.
     """
-    network = _network_kind(kind)
-    if not isinstance(config, network.config_class):
-        expected, received = network.config_class.__name__, type(config).__name__
-        raise TypeError(f"a {kind} network is saved with a {expected}, got {received}")
+    config = getattr(net, "config", None)
+    kind = next((kind for kind, network in NETWORKS.items() if isinstance(config, network.config_class)), None)
+    if kind is None or config is None:
+        raise TypeError(f"a {type(net).__name__} carries no network config ({type(config).__name__}); only "
+                        f"{', '.join(NETWORKS.names)} networks are saved with save_network")
     return save_module(net, path, {**(info or {}), config_key(kind): json.dumps(config.to_dict())})
 
 
@@ -139,14 +144,19 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         ) from None
 
 
-def _stored_config(kind: str, path: Path, metadata: dict[str, str]) -> Any:
-    network = _network_kind(kind)
-    key = config_key(kind)
+def stored_config(kind: str, path: str | Path) -> Any:
+    """The config of a network of ``kind`` stored in the weights file at ``path`` (the tensors are not read).
+
+    Raises:
+        SemfuseError: one line naming the file, if it is unreadable, of another kind or its config is unusable.
+    """
+    network = NETWORKS[kind]
+    key, metadata = config_key(kind), read_metadata(path)
     if key not in metadata:
         others = [other for other in NETWORKS if other != kind and config_key(other) in metadata]
         if others:
             raise SemfuseError(f"{path} holds {others[0]} weights, not {kind} weights; give a {kind} weights file")
-        raise SemfuseError(f"{path} holds no {kind} config; give weights written by '{network.trained_by}'")
+        raise SemfuseError(network.missing.format(path=path, kind=kind, trained_by=network.trained_by))
     try:
         config = network.config_class(**json.loads(metadata[key]))
         if hasattr(config, "validate"):
@@ -170,35 +180,38 @@ def load_network(kind: str, weights: str | Path | None = None, device: str | tor
         SemfuseError: one line naming the file, if it is missing, unreadable, of another kind or does not match
             its stored config.
     """
-    network = _network_kind(kind)
-    path = resolve_weights(weights, network.default_weights)
-    config = _stored_config(kind, path, read_metadata(path))
+    network = NETWORKS[kind]
+    name = weights if weights is not None else network.default_weights
+    if name is None:
+        raise SemfuseError(f"there are no bundled {kind} weights; give a weights file written by "
+                           f"'{network.trained_by}'")
+    path = resolve_weights(name)
+    config = stored_config(kind, path)
     net = network.build(config)
     try:
         net.load_state_dict(load_file(str(path)))
     except (RuntimeError, SafetensorError) as error:
-        raise SemfuseError(
-            f"{path} does not match its stored {kind} config ({str(error).splitlines()[0]}); retrain with "
-            f"'{network.trained_by}'"
-        ) from None
+        raise SemfuseError(network.mismatch.format(
+            path=path, kind=kind, trained_by=network.trained_by, error=str(error).splitlines()[0],
+            classes=len(getattr(config, "class_names", ())))) from None
     return net.to(device).eval()
-
-
-def save_fusion_net(net: FusionNet, config: FusionNetConfig, path: str | Path, info: dict | None = None) -> Path:
-    """:func:`save_network` for the fusion network."""
-    return save_network("fusion_net", net, config, path, info)
 
 
 def load_fusion_net(weights: str | Path | None = None, device: str | torch.device = "cpu") -> FusionNet:
     """:func:`load_network` for the fusion network (default: the bundled warm-start weights)."""
-    return load_network("fusion_net", weights, device)
-
-
-def save_densefuse(model: DenseFuse, path: str | Path, info: dict | None = None) -> Path:
-    """:func:`save_network` for the DenseFuse auto-encoder (its config is ``model.config``)."""
-    return save_network("densefuse", model, model.config, path, info)
+    return cast(FusionNet, load_network("fusion_net", weights, device))
 
 
 def load_densefuse(weights: str | Path | None = None, device: str | torch.device = "cpu") -> DenseFuse:
     """:func:`load_network` for the DenseFuse auto-encoder (default: the bundled weights)."""
-    return load_network("densefuse", weights, device)
+    return cast(DenseFuse, load_network("densefuse", weights, device))
+
+
+def load_segmenter(weights: str | Path, device: str | torch.device = "cpu") -> Segmenter:
+    """:func:`load_network` for the segmenter; its class names are ``segmenter.config.class_names``."""
+    return cast(Segmenter, load_network("segmenter", weights, device))
+
+
+def segmenter_classes(path: str | Path) -> tuple[str, ...]:
+    """The class names stored in a segmenter weights file, without building the segmenter."""
+    return stored_config("segmenter", path).class_names
