@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from semfuse.data.colour import luminance, restore_colour
+from semfuse.errors import InputError
 from semfuse.losses.correlation import correlation_regulariser
 from semfuse.losses.reconstruction import reconstruction_loss
 from semfuse.losses.semantic import semantic_loss
@@ -73,7 +74,7 @@ class SemanticPhase(Phase):
                  fusion_lr_mult: float, head_lr_mult: float, class_weight: Tensor | None = None):
         super().__init__()
         if segmenter is None and not use_reg:
-            raise ValueError("the semantic phase needs L_sem or L_reg; both are switched off")
+            raise InputError("the semantic phase needs L_sem or L_reg; both are switched off")
         self.fusion_net, self.segmenter = fusion_net, segmenter
         self.use_reg, self.reg_weight, self.correlation = use_reg, reg_weight, correlation
         self.anchor_weight, self.anchor_rule, self.excluded_classes = anchor_weight, anchor_rule, list(excluded_classes)

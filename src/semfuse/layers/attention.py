@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from semfuse.errors import InputError
 from semfuse.registry import Registry
 
 
@@ -35,7 +36,7 @@ def _to_heads(tokens: Tensor, heads: int) -> Tensor:
 
 def _check_heads(channels: int, heads: int) -> None:
     if heads < 1 or channels % heads:
-        raise ValueError(f"attention needs channels divisible by heads; got {channels} channels and {heads} heads")
+        raise InputError(f"attention needs channels divisible by heads; got {channels} channels and {heads} heads")
 
 
 class EfficientSelfAttention(nn.Module):

@@ -5,6 +5,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
+from semfuse.errors import InputError
 from semfuse.layers.conv import ConvBlock, FastPathMixin, upsample2x_to
 
 
@@ -27,7 +28,7 @@ class NestDecoder(FastPathMixin, nn.Module):
 
     def forward(self, features: list[Tensor]) -> Tensor:
         if len(features) != self.depth:
-            raise ValueError(f"NestDecoder expects {self.depth} feature maps, got {len(features)}")
+            raise InputError(f"NestDecoder expects {self.depth} feature maps, got {len(features)}")
         nodes = [[feature] for feature in features]
         for level in range(1, self.depth):
             for scale in range(self.depth - level):

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
+from semfuse.errors import InputError
 from semfuse.layers.attention import ATTENTION_KINDS, get_attention
 from semfuse.layers.conv import FastPathMixin
 from semfuse.models.decoder import NestDecoder
@@ -22,9 +23,9 @@ class FusionNetConfig:
     attention: str = "efficient"  # efficient | official | none | channel | spatial
 
     def validate(self) -> None:
-        """Raise ValueError for widths and heads of different lengths or an unknown attention kind."""
+        """Raise InputError (a ValueError) for widths and heads of different lengths or an unknown attention kind."""
         if len(self.widths) != len(self.heads):
-            raise ValueError(f"widths {self.widths} and heads {self.heads} must have one entry per scale")
+            raise InputError(f"widths {self.widths} and heads {self.heads} must have one entry per scale")
         ATTENTION_KINDS.check(self.attention)
 
     def to_dict(self) -> dict:
@@ -86,7 +87,7 @@ class FusionNet(nn.Module):
 
     def forward(self, ir: Tensor, vis: Tensor) -> Tensor:
         if ir.dim() != 4 or ir.shape[1] != 1 or ir.shape != vis.shape:
-            raise ValueError(
+            raise InputError(
                 f"FusionNet expects ir and vis of one shape (B, 1, H, W); got {tuple(ir.shape)} and {tuple(vis.shape)}"
             )
         return self.decode(self.fuse(*self.encode(ir, vis)))

@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from semfuse.checks import check_tensors
 from semfuse.constants import IGNORE_INDEX
-from semfuse.errors import SemfuseError
+from semfuse.errors import InputError, SemfuseError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -55,11 +56,11 @@ class SegmenterConfig:
         self.class_names = tuple(self.class_names)  # JSON gives a list
 
     def validate(self) -> None:
-        """Raise ValueError for fewer than one class or an unknown normalisation."""
+        """Raise InputError (a ValueError) for fewer than one class or an unknown normalisation."""
         if not self.class_names or not all(isinstance(name, str) for name in self.class_names):
-            raise ValueError(f"class_names must be a non-empty list of names, not {self.class_names!r}")
+            raise InputError(f"class_names must be a non-empty list of names, not {self.class_names!r}")
         if self.normalisation not in NORMALISATIONS:
-            raise ValueError(f"unknown normalisation {self.normalisation!r}; choose one of: "
+            raise InputError(f"unknown normalisation {self.normalisation!r}; choose one of: "
                              f"{', '.join(NORMALISATIONS)}")
 
     def to_dict(self) -> dict:
@@ -83,7 +84,7 @@ class Segmenter(nn.Module):
 
         names = tuple(class_names) if class_names is not None else tuple(f"class_{k}" for k in range(num_classes))
         if len(names) != num_classes:
-            raise ValueError(f"{len(names)} class names for a segmenter of {num_classes} classes")
+            raise InputError(f"{len(names)} class names for a segmenter of {num_classes} classes")
         self.config = SegmenterConfig(names, normalisation)
         self.config.validate()
         self.segformer = SegformerForSemanticSegmentation(segformer_b0_config(num_classes))
@@ -91,8 +92,7 @@ class Segmenter(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, rgb: Tensor) -> Tensor:
-        if rgb.dim() != 4 or rgb.shape[1] != 3:
-            raise ValueError(f"Segmenter expects RGB (B, 3, H, W), got {tuple(rgb.shape)}")
+        check_tensors("Segmenter", {"rgb": rgb}, "(B, 3, H, W)")
         if self.config.normalisation == "imagenet":
             rgb = (rgb - self.mean) / self.std
         logits = self.segformer(pixel_values=rgb).logits  # (B, K, H/4, W/4)

@@ -20,6 +20,7 @@ import itertools
 import torch
 from torch import Tensor
 
+from semfuse.errors import InputError
 from semfuse.layers.attention import EfficientSelfAttention, NoAttention, SpatialAttention
 from semfuse.models.fusion_net import FusionNet
 
@@ -34,7 +35,7 @@ def _check_tileable(net: FusionNet) -> None:
     for block in net.fusion_blocks:
         for module in (block.attend_ir, block.attend_vis):
             if not isinstance(module, (EfficientSelfAttention, *LOCAL_KINDS)):
-                raise ValueError(
+                raise InputError(
                     f"tiled fusion supports the efficient, none and spatial attention kinds, not "
                     f"{type(module).__name__}, whose global statistics are not split over tiles; fuse the whole image"
                 )
@@ -79,10 +80,11 @@ def fuse_tiled(net: FusionNet, ir: Tensor, vis: Tensor, tile: int = 1024, halo: 
         The fused luminance, (B, 1, H, W) float32 in [0, 1]; ``net(ir, vis)`` itself when one tile covers the image.
 
     Raises:
-        ValueError: for an attention kind with other global statistics (official, channel), or bad shapes.
+        InputError: (a ValueError) for an attention kind with other global statistics (official, channel),
+            or bad shapes.
     """
     if ir.dim() != 4 or ir.shape[1] != 1 or ir.shape != vis.shape:
-        raise ValueError(f"fuse_tiled expects ir and vis of one shape (B, 1, H, W); got {tuple(ir.shape)} and "
+        raise InputError(f"fuse_tiled expects ir and vis of one shape (B, 1, H, W); got {tuple(ir.shape)} and "
                          f"{tuple(vis.shape)}")
     _check_tileable(net)
     height, width = ir.shape[-2:]

@@ -17,7 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from semfuse.errors import SemfuseError
+from semfuse.errors import InputTypeError, SemfuseError
 from semfuse.files import atomic_write
 from semfuse.models.densefuse import DenseFuse, DenseFuseConfig
 from semfuse.models.fusion_net import FusionNet, FusionNetConfig, build_fusion_net
@@ -119,12 +119,12 @@ def save_network(net: nn.Module, path: str | Path, info: dict | None = None) -> 
         info: extra metadata such as the phase or iteration count.
 
     Raises:
-        TypeError: if ``net`` carries no config of a registered network kind.
+        InputTypeError: (a TypeError) if ``net`` carries no config of a registered network kind.
     """
     config = getattr(net, "config", None)
     kind = next((kind for kind, network in NETWORKS.items() if isinstance(config, network.config_class)), None)
     if kind is None or config is None:
-        raise TypeError(f"a {type(net).__name__} carries no network config ({type(config).__name__}); only "
+        raise InputTypeError(f"a {type(net).__name__} carries no network config ({type(config).__name__}); only "
                         f"{', '.join(NETWORKS.names)} networks are saved with save_network")
     return save_module(net, path, {**(info or {}), config_key(kind): json.dumps(config.to_dict())})
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from semfuse.data.classes import MFNET_CLASSES
+from semfuse.errors import InputError
 
 TABLE_I_CLASSES = ("car", "person", "bike", "curve", "car_stop", "color_cone", "bump")  # the columns of Table I
 TABLE_I_TITLES = {"car": "Car", "person": "Person", "bike": "Bike", "curve": "Curve", "car_stop": "Car Stop",
@@ -50,7 +51,7 @@ def aggregate_seeds(runs: Sequence[dict]) -> tuple[dict, dict]:
         return float("nan") if np.isnan(array).all() else float(reduce(array))
 
     if not runs:
-        raise ValueError("aggregate_seeds needs at least one run")
+        raise InputError("aggregate_seeds needs at least one run")
     return combine(list(runs), np.nanmean), combine(list(runs), np.nanstd)
 
 
