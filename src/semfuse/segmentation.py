@@ -28,7 +28,7 @@ from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write
 from semfuse.metrics.segmentation import confusion_matrix, segmentation_scores
 
-logger = logging.getLogger("semfuse.segment")
+logger = logging.getLogger("semfuse.segmentation")
 
 # Class colours of the MFNet/MSRS label set (unlabelled, car, person, bike, curve, car stop, guardrail, colour
 # cone, bump), the colours papers of the field use for segmentation figures.
