@@ -74,6 +74,14 @@ def test_a_training_runs_segmenter_is_the_one_beside_its_weights(tmp_path):
         segmenter_for(None)
 
 
+
+def test_a_renamed_copys_segmenter_is_its_stem_segmenter(tmp_path):
+    weights = tmp_path / "mine.safetensors"
+    weights.write_bytes(b"")
+    (tmp_path / "segmenter.safetensors").write_bytes(b"")
+    (tmp_path / "mine_segmenter.safetensors").write_bytes(b"")
+    assert segmenter_for(weights) == tmp_path / "mine_segmenter.safetensors"  # before the folder's segmenter
+
 def test_semfuse_methods_lists_each_network_methods_bundled_weights(capsys):
     from semfuse.cli import main
 
