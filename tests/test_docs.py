@@ -7,6 +7,7 @@ does not skip (about 4 s per build on one core).
 """
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,22 +68,49 @@ def test_a_docstring_example_is_rendered(site: Path) -> None:
     assert "semantic_msrs_boxes_segmenter.safetensors" in html  # the output line of semfuse.names' Example
 
 
-@pytest.mark.parametrize(("broken", "named"), [
-    ("[the method](no-such-page.md)", "no-such-page.md"),  # a page that does not exist
-    ("[agreement](metrics.md#no-such-section)", "#no-such-section"),  # an anchor that does not exist
-    ("[get_method][semfuse.methods.no_such_function]", "semfuse.methods.no_such_function"),  # an unknown name
-])
-def test_a_broken_reference_fails_the_build(tmp_path: Path, broken: str, named: str) -> None:
-    docs = tmp_path / "docs"
+def test_sphinx_roles_in_docstrings_become_links_or_code(site: Path) -> None:
+    html = (site / "reference" / "methods" / "index.html").read_text(encoding="utf-8")
+    # get_method's docstring says "see :func:`available_methods`": a link to it on the same page
+    assert 'href="#semfuse.methods.available_methods"><code>available_methods</code></a>' in html
+    # MethodInfo's says :data:`semfuse.names.BUNDLED_WEIGHTS`: a link to the names page
+    assert 'href="../names/#semfuse.names.BUNDLED_WEIGHTS"' in html
+    for page in REFERENCE:
+        text = (site / "reference" / page / "index.html").read_text(encoding="utf-8")
+        assert not re.search(r":(func|class|mod|data|meth|attr):", text), f"a Sphinx role left as text in {page}"
+
+
+def build_broken(tmp_path: Path, markdown: str, docstring: str) -> str:
+    """Build a one-page site whose page holds ``markdown`` and documents a package whose docstring is ``docstring``,
+    with the project's mkdocs.yml; assert that the strict build fails and return its output."""
+    docs, src = tmp_path / "docs", tmp_path / "src" / "brokenpkg"
     docs.mkdir()
-    (docs / "index.md").write_text(f"# Home\n\nSee {broken}.\n\n::: semfuse.names\n", encoding="utf-8")
+    src.mkdir(parents=True)
+    (src / "__init__.py").write_text(f'"""{docstring}"""\n\n\ndef present() -> None:\n    """Here."""\n')
+    (docs / "index.md").write_text(f"# Home\n\n{markdown}\n\n::: brokenpkg\n", encoding="utf-8")
     (docs / "metrics.md").write_text("# Metrics\n\n## Agreement\n", encoding="utf-8")
     config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
     config["docs_dir"] = str(docs)
     config["nav"] = ["index.md", "metrics.md"]
-    config["plugins"][1]["mkdocstrings"]["handlers"]["python"]["paths"] = [str(REPO / "src")]
+    python = config["plugins"][1]["mkdocstrings"]["handlers"]["python"]
+    python["paths"] = [str(src.parent)]
+    python["options"]["extensions"] = [str(REPO / extension) for extension in python["options"]["extensions"]]
     (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     result = build(tmp_path / "mkdocs.yml", tmp_path / "site")
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
+    return output
+
+
+@pytest.mark.parametrize(("broken", "named"), [
+    ("[the method](no-such-page.md)", "no-such-page.md"),  # a page that does not exist
+    ("[agreement](metrics.md#no-such-section)", "#no-such-section"),  # an anchor that does not exist
+    ("[present][brokenpkg.absent]", "brokenpkg.absent"),  # a cross-reference to an unknown name
+])
+def test_a_broken_link_fails_the_build(tmp_path: Path, broken: str, named: str) -> None:
+    output = build_broken(tmp_path, f"See {broken}.", "A package; see :func:`present`.")
     assert "WARNING" in output and named in output, output
+
+
+def test_a_docstring_naming_a_missing_object_fails_the_build(tmp_path: Path) -> None:
+    output = build_broken(tmp_path, "", "A package; see :func:`present` and :func:`absent`.")
+    assert "WARNING" in output and ":func:`absent`" in output and ":func:`present`" not in output, output

@@ -1,0 +1,87 @@
+"""A griffe extension for the documentation site: the Sphinx roles of semfuse's docstrings become cross-references.
+
+semfuse's docstrings name other objects the Sphinx way (:func:`predict`, :class:`~semfuse.registry.Registry`,
+:mod:`.fusion`), which read well in ``help()`` and an editor. Markdown would show them as they are typed, so this
+extension rewrites each role, before mkdocstrings renders the docstring, into an optional mkdocs-autorefs
+cross-reference: a link where the site documents the object, its name in code font where it does not (a private
+helper, a module the reference leaves out). The target is resolved as Sphinx does, from the innermost scope
+outwards (the object, its class, its module), then as a full path; ``~`` shows only the last part of the name. A
+role whose target exists nowhere in the package is a broken reference: it is logged as a warning, which fails the
+strict build. A builtin or another library's name (:class:`KeyboardInterrupt`, :func:`torch.compile`) is shown
+in code font.
+"""
+
+import builtins
+import html
+import re
+from collections.abc import Iterator
+
+import griffe
+
+ROLE = re.compile(r":(?:py:)?(?:func|class|mod|data|meth|attr|obj|exc|const):`(?P<tilde>~?)(?P<target>\.*[\w.]+)`")
+
+
+def _objects(obj: griffe.Object) -> Iterator[griffe.Object]:
+    """``obj`` and every object it defines (aliases, i.e. imported names, are documented where they are defined)."""
+    yield obj
+    for member in obj.members.values():
+        if isinstance(member, griffe.Object):
+            yield from _objects(member)
+
+
+def _resolve(obj: griffe.Object, target: str, loader: griffe.GriffeLoader) -> str | None:
+    """The full path of the object that ``target``, written in ``obj``'s docstring, names; None if none does."""
+    name = target.lstrip(".")
+    scope: griffe.Object | None = obj
+    while scope is not None:
+        if scope.is_class or scope.is_module:
+            try:
+                found = scope[name]
+            except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+                found = None
+            if found is not None:
+                return _final_path(found)
+        scope = scope.parent
+    try:
+        return _final_path(loader.modules_collection[name])
+    except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        return None
+
+
+def _final_path(found: griffe.Object | griffe.Alias) -> str:
+    """The path where an object is defined (an imported name's target), or where it was found."""
+    if isinstance(found, griffe.Alias):
+        try:
+            return found.final_target.path
+        except griffe.AliasResolutionError:
+            pass
+    return found.path
+
+
+def _outside(target: str, obj: griffe.Object) -> bool:
+    """Whether ``target`` names something outside the package: a builtin (KeyboardInterrupt) or another library."""
+    first = target.split(".", 1)[0]
+    if target.startswith(".") or first == obj.package.name:
+        return False
+    return hasattr(builtins, first) or "." in target
+
+
+class SphinxRoles(griffe.Extension):
+    """Rewrite the Sphinx roles of every docstring in a loaded package into optional cross-references."""
+
+    def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: object) -> None:
+        for obj in _objects(pkg):
+            if obj.docstring is not None and ":" in obj.docstring.value:
+                obj.docstring.value = ROLE.sub(lambda match: self._reference(obj, match, loader), obj.docstring.value)
+
+    @staticmethod
+    def _reference(obj: griffe.Object, match: re.Match, loader: griffe.GriffeLoader) -> str:
+        target = match["target"]
+        title = target.lstrip(".").rsplit(".", 1)[-1] if match["tilde"] else target
+        path = _resolve(obj, target, loader)
+        if path is None and _outside(target, obj):
+            return f"`{title}`"
+        if path is None:
+            griffe.logger.warning(f"{obj.path}: the docstring names {match[0]}, which is not in the package")
+            return f"`{title}`"
+        return f'<autoref identifier="{html.escape(path)}" optional><code>{html.escape(title)}</code></autoref>'
