@@ -63,9 +63,13 @@ def test_each_reference_page_documents_its_public_names(site: Path, page: str) -
     assert not missing, f"reference/{page} does not document {missing}"
 
 
-def test_a_docstring_example_is_rendered(site: Path) -> None:
+def test_docstring_examples_render_as_python_sessions(site: Path) -> None:
     html = (site / "reference" / "names" / "index.html").read_text(encoding="utf-8")
-    assert "semantic_msrs_boxes_segmenter.safetensors" in html  # the output line of semfuse.names' Example
+    # semfuse.names' "Example:" section: a highlighted session with its prompt and its output line
+    assert '<span class="gp">&gt;&gt;&gt; </span><span class="n">BUNDLED_WEIGHTS</span>' in html
+    assert '<span class="go">\'semantic_msrs_boxes_segmenter.safetensors\'</span>' in html
+    for page in REFERENCE:  # not ">>>" read as three nested quotes
+        assert "<blockquote>" not in (site / "reference" / page / "index.html").read_text(encoding="utf-8"), page
 
 
 def test_sphinx_roles_in_docstrings_become_links_or_code(site: Path) -> None:

@@ -1,4 +1,11 @@
-"""A griffe extension for the documentation site: the Sphinx roles of semfuse's docstrings become cross-references.
+"""A griffe extension for the documentation site: semfuse's docstrings as their readers in an editor see them.
+
+Two conventions of the docstrings that mkdocstrings would otherwise render wrongly:
+
+* ``Example:`` sections (Google style, as Napoleon reads it) are doctests. griffe's Google parser knows the plural
+  ``Examples:`` only and would render the ``>>>`` lines as nested quotes; the extension renames the heading, so
+  the examples render as Python sessions.
+* Sphinx roles become cross-references (below).
 
 semfuse's docstrings name other objects the Sphinx way (:func:`predict`, :class:`~semfuse.registry.Registry`,
 :mod:`.fusion`), which read well in ``help()`` and an editor. Markdown would show them as they are typed, so this
@@ -18,6 +25,7 @@ from collections.abc import Iterator
 
 import griffe
 
+EXAMPLE_HEADING = re.compile(r"^(\s*)Example:[ \t]*$", re.MULTILINE)
 ROLE = re.compile(r":(?:py:)?(?:func|class|mod|data|meth|attr|obj|exc|const):`(?P<tilde>~?)(?P<target>\.*[\w.]+)`")
 
 
@@ -66,13 +74,15 @@ def _outside(target: str, obj: griffe.Object) -> bool:
     return hasattr(builtins, first) or "." in target
 
 
-class SphinxRoles(griffe.Extension):
-    """Rewrite the Sphinx roles of every docstring in a loaded package into optional cross-references."""
+class SemfuseDocstrings(griffe.Extension):
+    """Rename ``Example:`` sections and rewrite Sphinx roles into optional cross-references, in every docstring of a
+    loaded package, before any is parsed."""
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: object) -> None:
         for obj in _objects(pkg):
-            if obj.docstring is not None and ":" in obj.docstring.value:
-                obj.docstring.value = ROLE.sub(lambda match: self._reference(obj, match, loader), obj.docstring.value)
+            if obj.docstring is not None:
+                value = EXAMPLE_HEADING.sub(r"\1Examples:", obj.docstring.value)
+                obj.docstring.value = ROLE.sub(lambda match: self._reference(obj, match, loader), value)
 
     @staticmethod
     def _reference(obj: griffe.Object, match: re.Match, loader: griffe.GriffeLoader) -> str:
