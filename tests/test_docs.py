@@ -6,6 +6,7 @@ mkdocs, mkdocs-material and mkdocstrings come with the ``docs`` extra, which the
 does not skip (about 4 s per build on one core).
 """
 
+import importlib
 import os
 import re
 import subprocess
@@ -15,22 +16,33 @@ from pathlib import Path
 import pytest
 import yaml
 
-import semfuse.methods
-import semfuse.metrics
-
 REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
 
-# Reference page -> names it must document (anchors "module.name"); packages with __all__ must document all of it.
-REFERENCE = {
-    "methods": ("semfuse.methods", semfuse.methods.__all__),
-    "metrics": ("semfuse.metrics", semfuse.metrics.__all__),
-    "segmentation": ("semfuse.segmentation", ["predict", "sliding_window_logits", "score_segmenter", "class_colour",
-                                              "overlay", "write_label_png", "segment_images", "CLASS_COLOURS"]),
-    "evaluation": ("semfuse.evaluation.fusion", ["score_methods", "write_scores", "evaluate_methods", "FusionScores",
-                                                 "EvaluationResult", "matlab_rgb2gray"]),
-    "registry": ("semfuse.registry", ["Registry", "UnknownNameError", "Registry.register", "Registry.check"]),
-    "names": ("semfuse.names", ["METHODS", "METRIC_PANEL", "BUNDLED_WEIGHTS", "BundledWeights", "bundled_weights_of"]),
+# Modules without __all__ -> the names their reference must document (a module with __all__ must document all of it).
+DOCUMENTED = {
+    "semfuse.segmentation": ["predict", "sliding_window_logits", "score_segmenter", "class_colour", "overlay",
+                             "write_label_png", "segment_images", "CLASS_COLOURS"],
+    "semfuse.evaluation.fusion": ["score_methods", "write_scores", "evaluate_methods", "FusionScores",
+                                  "EvaluationResult", "matlab_rgb2gray"],
+    "semfuse.registry": ["Registry", "UnknownNameError", "Registry.register", "Registry.check"],
+    "semfuse.names": ["METHODS", "METRIC_PANEL", "BUNDLED_WEIGHTS", "BundledWeights", "bundled_weights_of"],
 }
+
+
+def reference_pages() -> dict[str, tuple[str, str]]:
+    """Every page of docs/ that renders a module (``::: semfuse.x``) -> (its built HTML, relative to the site; the
+    module)."""
+    pages = {}
+    for page in sorted(DOCS.rglob("*.md")):
+        for module in re.findall(r"^::: (semfuse[\w.]*)", page.read_text(encoding="utf-8"), flags=re.MULTILINE):
+            relative = page.relative_to(DOCS).with_suffix("")
+            html = relative.parent if relative.name == "index" else relative
+            pages[f"{relative}:{module}"] = (str(html / "index.html"), module)
+    return pages
+
+
+REFERENCE = reference_pages()
 
 
 def build(config: Path, site: Path) -> subprocess.CompletedProcess:
@@ -55,12 +67,20 @@ def test_the_site_builds_with_a_home_page_and_every_page_of_the_nav(site: Path) 
         assert (site / page / "index.html").is_file(), page
 
 
+def test_the_reference_covers_the_public_modules() -> None:
+    modules = {module for _, module in REFERENCE.values()}
+    assert {"semfuse.methods", "semfuse.metrics", *DOCUMENTED} <= modules
+
+
 @pytest.mark.parametrize("page", sorted(REFERENCE))
 def test_each_reference_page_documents_its_public_names(site: Path, page: str) -> None:
-    module, names = REFERENCE[page]
-    html = (site / "reference" / page / "index.html").read_text(encoding="utf-8")
+    html_path, module = REFERENCE[page]
+    imported = importlib.import_module(module)
+    names = getattr(imported, "__all__", None) or DOCUMENTED.get(module)
+    assert names, f"{module} has no __all__: list the names its reference must document in DOCUMENTED"
+    html = (site / html_path).read_text(encoding="utf-8")
     missing = [name for name in names if f'id="{module}.{name}"' not in html]
-    assert not missing, f"reference/{page} does not document {missing}"
+    assert not missing, f"{html_path} does not document {missing} of {module}"
 
 
 def test_docstring_examples_render_as_python_sessions(site: Path) -> None:
@@ -68,8 +88,8 @@ def test_docstring_examples_render_as_python_sessions(site: Path) -> None:
     # semfuse.names' "Example:" section: a highlighted session with its prompt and its output line
     assert '<span class="gp">&gt;&gt;&gt; </span><span class="n">BUNDLED_WEIGHTS</span>' in html
     assert '<span class="go">\'semantic_msrs_boxes_segmenter.safetensors\'</span>' in html
-    for page in REFERENCE:  # not ">>>" read as three nested quotes
-        assert "<blockquote>" not in (site / "reference" / page / "index.html").read_text(encoding="utf-8"), page
+    for html_path, _ in REFERENCE.values():  # not ">>>" read as three nested quotes
+        assert "<blockquote>" not in (site / html_path).read_text(encoding="utf-8"), html_path
 
 
 def test_sphinx_roles_in_docstrings_become_links_or_code(site: Path) -> None:
@@ -78,9 +98,9 @@ def test_sphinx_roles_in_docstrings_become_links_or_code(site: Path) -> None:
     assert 'href="#semfuse.methods.available_methods"><code>available_methods</code></a>' in html
     # MethodInfo's says :data:`semfuse.names.BUNDLED_WEIGHTS`: a link to the names page
     assert 'href="../names/#semfuse.names.BUNDLED_WEIGHTS"' in html
-    for page in REFERENCE:
-        text = (site / "reference" / page / "index.html").read_text(encoding="utf-8")
-        assert not re.search(r":(func|class|mod|data|meth|attr):", text), f"a Sphinx role left as text in {page}"
+    for html_path, _ in REFERENCE.values():
+        text = (site / html_path).read_text(encoding="utf-8")
+        assert not re.search(r":(func|class|mod|data|meth|attr):`", text), f"a Sphinx role left as text in {html_path}"
 
 
 def build_broken(tmp_path: Path, markdown: str, docstring: str) -> str:
