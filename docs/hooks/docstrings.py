@@ -14,8 +14,9 @@ cross-reference: a link where the site documents the object, its name in code fo
 helper, a module the reference leaves out). The target is resolved as Sphinx does, from the innermost scope
 outwards (the object, its class, its module), then as a full path; ``~`` shows only the last part of the name. A
 role whose target exists nowhere in the package is a broken reference: it is logged as a warning, which fails the
-strict build. A builtin or another library's name (:class:`KeyboardInterrupt`, :func:`torch.compile`) is shown
-in code font.
+strict build, where the site can show the docstring (a public object of a public module). A builtin or another
+library's name (:class:`KeyboardInterrupt`, :func:`torch.compile`) and a name a module exports lazily (in its
+``__all__``, made by ``__getattr__``) are shown in code font.
 """
 
 import builtins
@@ -53,7 +54,29 @@ def _resolve(obj: griffe.Object, target: str, loader: griffe.GriffeLoader) -> st
     try:
         return _final_path(loader.modules_collection[name])
     except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
-        return None
+        return name if _lazy_export(name, loader) else None
+
+
+def _lazy_export(name: str, loader: griffe.GriffeLoader) -> bool:
+    """Whether ``name`` is ``module.attribute`` with the attribute in the module's ``__all__`` but defined only at
+    run time (PEP 562 ``__getattr__``, as ``semfuse`` exports its API without importing torch)."""
+    module_path, _, attribute = name.rpartition(".")
+    try:
+        module = loader.modules_collection[module_path] if module_path else None
+    except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        return False
+    exports = getattr(module, "exports", None) or ()
+    return attribute in {str(export) for export in exports}
+
+
+def _shown(obj: griffe.Object) -> bool:
+    """Whether the site can show ``obj``'s docstring: it and every object around it are public."""
+    scope: griffe.Object | None = obj
+    while scope is not None:
+        if not scope.is_public:
+            return False
+        scope = scope.parent
+    return True
 
 
 def _final_path(found: griffe.Object | griffe.Alias) -> str:
@@ -89,7 +112,7 @@ class SemfuseDocstrings(griffe.Extension):
         target = match["target"]
         title = target.lstrip(".").rsplit(".", 1)[-1] if match["tilde"] else target
         path = _resolve(obj, target, loader)
-        if path is None and _outside(target, obj):
+        if path is None and (_outside(target, obj) or not _shown(obj)):
             return f"`{title}`"
         if path is None:
             griffe.logger.warning(f"{obj.path}: the docstring names {match[0]}, which is not in the package")
