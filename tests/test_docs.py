@@ -36,9 +36,8 @@ def reference_pages() -> dict[str, tuple[str, str]]:
     pages = {}
     for page in sorted(DOCS.rglob("*.md")):
         for module in re.findall(r"^::: (semfuse[\w.]*)", page.read_text(encoding="utf-8"), flags=re.MULTILINE):
-            relative = page.relative_to(DOCS).with_suffix("")
-            html = relative.parent if relative.name == "index" else relative
-            pages[f"{relative}:{module}"] = (str(html / "index.html"), module)
+            relative = page.relative_to(DOCS)
+            pages[f"{relative}:{module}"] = (str(relative.with_suffix(".html")), module)
     return pages
 
 
@@ -62,9 +61,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_site_builds_with_a_home_page_and_every_page_of_the_nav(site: Path) -> None:
     home = (site / "index.html").read_text(encoding="utf-8")
-    assert "Where to read on" in home and 'href="reference/"' in home
-    for page in ("method", "methods", "metrics", "report", "reliability", "reference"):
-        assert (site / page / "index.html").is_file(), page
+    assert "Where to read on" in home and 'href="reference/index.html"' in home  # links work opened from disk
+    for page in ("method", "methods", "metrics", "report", "reliability", "reference/index"):
+        assert (site / f"{page}.html").is_file(), page
 
 
 def test_the_reference_covers_the_public_modules() -> None:
@@ -84,7 +83,7 @@ def test_each_reference_page_documents_its_public_names(site: Path, page: str) -
 
 
 def test_docstring_examples_render_as_python_sessions(site: Path) -> None:
-    html = (site / "reference" / "names" / "index.html").read_text(encoding="utf-8")
+    html = (site / "reference" / "names.html").read_text(encoding="utf-8")
     # semfuse.names' "Example:" section: a highlighted session with its prompt and its output line
     assert '<span class="gp">&gt;&gt;&gt; </span><span class="n">BUNDLED_WEIGHTS</span>' in html
     assert '<span class="go">\'semantic_msrs_boxes_segmenter.safetensors\'</span>' in html
@@ -93,11 +92,11 @@ def test_docstring_examples_render_as_python_sessions(site: Path) -> None:
 
 
 def test_sphinx_roles_in_docstrings_become_links_or_code(site: Path) -> None:
-    html = (site / "reference" / "methods" / "index.html").read_text(encoding="utf-8")
+    html = (site / "reference" / "methods.html").read_text(encoding="utf-8")
     # get_method's docstring says "see :func:`available_methods`": a link to it on the same page
     assert 'href="#semfuse.methods.available_methods"><code>available_methods</code></a>' in html
     # MethodInfo's says :data:`semfuse.names.BUNDLED_WEIGHTS`: a link to the names page
-    assert 'href="../names/#semfuse.names.BUNDLED_WEIGHTS"' in html
+    assert 'href="names.html#semfuse.names.BUNDLED_WEIGHTS"' in html
     for html_path, _ in REFERENCE.values():
         text = (site / html_path).read_text(encoding="utf-8")
         assert not re.search(r":(func|class|mod|data|meth|attr):`", text), f"a Sphinx role left as text in {html_path}"
