@@ -24,7 +24,7 @@ Example:
 
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from semfuse.inference import fuse_tensors
 from semfuse.methods import FuseFn, get_method
 from semfuse.names import BUNDLED_WEIGHTS, METHODS, bundled_weights_of
 from semfuse.registry import UnknownNameError
+
+if TYPE_CHECKING:
+    from semfuse.models.segmenter import Segmenter
 
 __all__ = ["Fuser", "evaluate", "fuse", "list_methods", "list_weights", "load", "segment"]
 
@@ -69,7 +72,7 @@ class Fuser:
         self.fuse_fn = fuse_fn
         self.stretch = stretch
         self._segmenter_weights = segmenter
-        self._segmenter: torch.nn.Module | None = None
+        self._segmenter: "Segmenter | None" = None
 
     def __repr__(self) -> str:
         weights = "" if self.weights is None else f", weights={str(self.weights)!r}"
@@ -163,7 +166,7 @@ class Fuser:
         """The names of the segmenter's classes (``classes[i]`` names label id i); loads the segmenter."""
         return tuple(self._load_segmenter().config.class_names)
 
-    def _load_segmenter(self) -> torch.nn.Module:
+    def _load_segmenter(self) -> "Segmenter":
         from semfuse.models.weights import load_segmenter, segmenter_for
 
         if self._segmenter is None:
