@@ -262,7 +262,7 @@ def test_bad_input_gives_one_line(average, case):
 
 @pytest.mark.parametrize(("call", "kind", "fragments"), [
     (lambda: semfuse.load(method="avg", device="cpu"), UnknownNameError, ("'avg'", "average, densefuse-add")),
-    (lambda: semfuse.load("warm-begin", device="cpu"), UnknownNameError, ("'warm-begin'", "warm-start, ")),
+    (lambda: semfuse.load("warm-begin", device="cpu"), SemfuseError, ("'warm-begin'", "warm-start, warm-start-max")),
     (lambda: semfuse.load(tile=4, device="cpu"), InputError, ("tile", ">= 8")),
     (lambda: semfuse.load(method="average", tile=64, device="cpu"), SemfuseError, ("no option 'tile'",)),
     (lambda: semfuse.list_weights("dwtt"), UnknownNameError, ("'dwtt'", "dwt, gff")),

@@ -24,7 +24,7 @@ Example:
 
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -44,8 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Fuser", "evaluate", "fuse", "list_methods", "list_weights", "load", "segment"]
 
-ImageT = TypeVar("ImageT", np.ndarray, Image.Image, Tensor)
-
+# An image or a batch as the API takes and returns it: numpy, PIL, a tensor (B, C, H, W), or a list of pairs' images
+Images = np.ndarray | Image.Image | Tensor | Sequence[np.ndarray | Image.Image]
 
 class Fuser:
     """A fusion method, loaded once, that fuses pairs in the caller's image type (build it with :func:`load`).
@@ -78,7 +78,7 @@ class Fuser:
         weights = "" if self.weights is None else f", weights={str(self.weights)!r}"
         return f"Fuser(method={self.method!r}{weights}, device={str(self.device)!r})"
 
-    def __call__(self, ir: Any, vis: Any) -> Any:
+    def __call__(self, ir: Images, vis: Images) -> Images:
         """Fuse a pair, or a batch of equal-size pairs, and return the result in the visible image's type.
 
         Args:
@@ -103,9 +103,9 @@ class Fuser:
         """
         fused, specs, listed = self._fuse(ir, vis)
         outputs = [spec.output(batch) for batch, spec in zip(fused, specs)]
-        return outputs if listed else outputs[0]
+        return cast(Images, outputs) if listed else outputs[0]
 
-    def stream(self, pairs: Iterable[tuple[Any, Any]]) -> Iterator[Any]:
+    def stream(self, pairs: Iterable[tuple[Images, Images]]) -> Iterator[Images]:
         """Fuse ``(ir, vis)`` pairs lazily, one at a time as they come (frames of a live camera, a video decoder).
 
         Args:
@@ -123,7 +123,7 @@ class Fuser:
         for ir, vis in pairs:
             yield self(ir, vis)
 
-    def segment(self, ir: Any, vis: Any) -> Any:
+    def segment(self, ir: Images, vis: Images) -> np.ndarray | Tensor | list[np.ndarray | Tensor]:
         """Fuse a pair and segment the fused image with the segmenter trained with these weights.
 
         The fused image is quantised to 8 bits first, as ``semfuse fuse --segment`` segments the PNG it wrote, so
@@ -184,7 +184,7 @@ class Fuser:
             self._segmenter = load_segmenter(path, self.device)
         return self._segmenter
 
-    def _fuse(self, ir: Any, vis: Any) -> tuple[list[Tensor], list[convert.ImageSpec], bool]:
+    def _fuse(self, ir: Images, vis: Images) -> tuple[list[Tensor], list[convert.ImageSpec], bool]:
         """The fused float32 (B, 1|3, H, W) tensors of the input, the spec to give each back in, and whether the
         input was a list of pairs."""
         if isinstance(ir, Tensor) or isinstance(vis, Tensor):
@@ -270,8 +270,9 @@ def load(
         The loaded :class:`Fuser`.
 
     Raises:
-        UnknownNameError: for an unknown method or weights name (the valid ones listed).
-        SemfuseError: for options the method does not take, or an unusable weights file or device.
+        UnknownNameError: for an unknown method (the valid ones listed).
+        SemfuseError: for weights that are neither a bundled name (the names listed) nor a file, an unusable
+            weights file, options the method does not take, or a device that is not available.
 
     Example:
         >>> import numpy as np, semfuse
@@ -283,15 +284,13 @@ def load(
         raise UnknownNameError(f"unknown fusion method {method!r}; choose one of: {', '.join(METHODS)}")
     if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 8):
         raise InputError(f"tile must be a whole number of pixels >= 8, e.g. tile=1024; got {tile!r}")
-    if isinstance(weights, str) and not Path(weights).suffix and not Path(weights).exists():
-        BUNDLED_WEIGHTS.check(weights)
     resolved = resolve_device(device)
     fuse_fn = get_method(method, weights=None if weights is None else str(weights), device=resolved, tile=tile,
                          precision=precision)
     return Fuser(method, weights, resolved, fuse_fn, stretch, segmenter)
 
 
-def fuse(ir: ImageT, vis: ImageT, method: str = "semfuse", **options: Any) -> ImageT:
+def fuse(ir: Images, vis: Images, method: str = "semfuse", **options: Any) -> Images:
     """Fuse one pair (or batch) with a method loaded for this call only: :func:`load` then :meth:`Fuser.__call__`.
 
     To fuse many pairs, :func:`load` once and call the :class:`Fuser`; this function loads the method every time.
@@ -314,8 +313,8 @@ def fuse(ir: ImageT, vis: ImageT, method: str = "semfuse", **options: Any) -> Im
     return load(method=method, **options)(ir, vis)
 
 
-def segment(ir: Any, vis: Any, weights: str | Path = "semantic-msrs-boxes", device: str | torch.device = "auto",
-            **options: Any) -> Any:
+def segment(ir: Images, vis: Images, weights: str | Path = "semantic-msrs-boxes", device: str | torch.device = "auto",
+            **options: Any) -> np.ndarray | Tensor | list[np.ndarray | Tensor]:
     """Fuse a pair with semantic weights and segment the fused image (:meth:`Fuser.segment`).
 
     Args:
@@ -336,7 +335,7 @@ def segment(ir: Any, vis: Any, weights: str | Path = "semantic-msrs-boxes", devi
     return load(weights, device=device, **options).segment(ir, vis)
 
 
-def evaluate(ir: Any, vis: Any, fused: Any, metrics: str | Sequence[str] | None = None) -> dict[str, float]:
+def evaluate(ir: Images, vis: Images, fused: Images, metrics: str | Sequence[str] | None = None) -> dict[str, float]:
     """Score a fused image against its sources: the values ``semfuse evaluate`` writes for the same images.
 
     Every image is brought to 8-bit grey as ``semfuse evaluate`` reads files (MATLAB ``rgb2gray`` for colour).
@@ -373,7 +372,7 @@ def evaluate(ir: Any, vis: Any, fused: Any, metrics: str | Sequence[str] | None 
     return values
 
 
-def _grey_uint8(image: Any, what: str) -> np.ndarray:
+def _grey_uint8(image: Images, what: str) -> np.ndarray:
     """One image as uint8 (H, W) grey, as ``semfuse evaluate`` reads a file (:func:`load_grey_uint8`)."""
     from semfuse.evaluation.fusion import grey_uint8
 
