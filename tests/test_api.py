@@ -215,7 +215,7 @@ def test_segment_gives_the_labels_fuse_segment_writes(pairs, tmp_path):
     labels = fuser.segment(np.asarray(Image.open(ir_path)), np.asarray(Image.open(vis_path)))
     assert labels.dtype == np.uint8 and np.array_equal(labels, written)
     as_tensor = fuser.segment(_tensor(np.asarray(Image.open(ir_path))), _tensor(np.asarray(Image.open(vis_path))))
-    assert as_tensor.shape == (1, *written.shape) and torch.equal(as_tensor[0], torch.from_numpy(written).long())
+    assert as_tensor.shape == (1, *written.shape) and torch.equal(as_tensor[0], torch.tensor(written).long())
     assert fuser.classes == segmenter_classes(segmenter_for("semantic-msrs-boxes"))
 
 
