@@ -109,6 +109,20 @@ def test_every_input_type_equals_the_cli_png_bit_for_bit(form, pairs, cli_fused,
         assert np.array_equal(got, expected), f"{form}, {name}: differs from semfuse fuse"
 
 
+def test_semfuse_fuse_builds_its_method_with_semfuse_load(pairs, tmp_path, monkeypatch):
+    built = []
+
+    def spy(*args, **kwargs):
+        built.append(kwargs["method"])
+        return load(*args, **kwargs)
+
+    load = semfuse.api.load
+    monkeypatch.setattr(semfuse.api, "load", spy)
+    assert main(["fuse", "--ir", str(pairs / "ir"), "--vis", str(pairs / "vi"), "--out", str(tmp_path / "avg"),
+                 "--method", "average", "--no-progress"]) == 0
+    assert built == ["average"] and len(list((tmp_path / "avg").glob("*.png"))) == len(PAIRS)
+
+
 def test_stretch_equals_the_cli_stretch(pairs, tmp_path):
     out = tmp_path / "stretched.png"
     assert main(["fuse", "--ir", str(pairs / "ir" / "msrs.png"), "--vis", str(pairs / "vi" / "msrs.png"), "--out",

@@ -11,9 +11,11 @@ Accepted images (the result comes back in the visible image's type):
 * torch tensors (B, 1|3, H, W) or (1|3, H, W), uint8 or float in [0, 1], on any device: the result is on that
   device, of that dtype and shape.
 
-Grey in gives grey out; a colour visible image gives colour out (its BT.601 luminance fused, its chroma restored).
-A colour image whose three channels are equal is fused as grey (as ``semfuse fuse`` reads such files) and returned
-with three equal channels. A colour infrared image is reduced to its BT.601 luminance.
+Pixels are computed in float32 (a float64 input comes back as float64 holding float32 values); uint8 and uint16
+results are rounded to nearest. Grey in gives grey out; a colour visible image gives colour out (its BT.601
+luminance fused, its chroma restored). A colour image whose three channels are equal is fused as grey (as
+``semfuse fuse`` reads such files) and returned with three equal channels. A colour infrared image is reduced to
+its BT.601 luminance.
 
 Example:
     >>> import numpy as np, semfuse
@@ -155,7 +157,7 @@ class Fuser:
         fused, specs, listed = self._fuse(ir, vis)
         labels = []
         for batch, spec in zip(fused, specs):
-            quantised = convert.quantise(batch.expand(-1, 3, -1, -1) if spec.replicate else batch)  # as the PNG
+            quantised = convert.quantise(batch)  # as the PNG holds it
             rgb = quantised.expand(-1, 3, -1, -1).contiguous().to(self.device)  # (B, 3, H, W)
             with torch.inference_mode():
                 labels.append(spec.labels(predict(segmenter, rgb)))
