@@ -316,6 +316,23 @@ def test_hubconf_gives_the_fusion_network_in_eval_mode():
         assert not torch.equal(net(ir, vis), semantic(ir, vis))
 
 
+def test_hubconf_works_from_a_plain_checkout():
+    code = ("import importlib.util, sys\n"
+            "sys.path = [p for p in sys.path if not p.rstrip('/').endswith('src')]\n"  # hide semfuse's installation
+            "if importlib.util.find_spec('semfuse') is not None:\n"
+            "    print('installed'); sys.exit()\n"
+            "import torch\n"
+            f"net = torch.hub.load({str(REPO)!r}, 'semfuse', source='local')\n"
+            "import semfuse\n"
+            "print(type(net).__name__, semfuse.__file__)\n")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO.parent)
+    assert result.returncode == 0, result.stderr
+    if result.stdout.strip() == "installed":
+        pytest.skip("semfuse is installed somewhere other than a src/ folder")
+    assert result.stdout.split() == ["FusionNet", str(REPO / "src" / "semfuse" / "__init__.py")]
+
+
 def test_the_readme_python_section_runs(pairs, tmp_path, monkeypatch):
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Python\n", 1)[1].split("\n## ", 1)[0]
