@@ -192,7 +192,7 @@ class Fuser:
         if isinstance(ir, Tensor) or isinstance(vis, Tensor):
             ir_t, _ = convert.read_tensor(ir, "ir")
             vis_t, spec = convert.read_tensor(vis, "vis")
-            _check_sizes([(tuple(ir_t.shape[2:]), tuple(vis_t.shape[2:]))], "")
+            _check_sizes([(tuple(ir_t.shape[2:]), tuple(vis_t.shape[2:]))], batch=False)
             if ir_t.shape[0] != vis_t.shape[0]:
                 raise InputError(f"ir holds {ir_t.shape[0]} images but vis {vis_t.shape[0]}; give one ir per vis")
             ir_t = convert.infrared_luminance_tensor(ir_t).to(vis_t.device)
@@ -202,8 +202,7 @@ class Fuser:
         ir_arrays = [convert.infrared_luminance(convert.read_numpy(image, f"ir{_at(i, listed)}")[0])
                      for i, image in enumerate(irs)]
         read = [convert.read_numpy(image, f"vis{_at(i, listed)}") for i, image in enumerate(viss)]
-        _check_sizes([(ir_array.shape, array.shape[:2]) for ir_array, (array, _) in zip(ir_arrays, read)],
-                     "s" if listed else "")
+        _check_sizes([(ir_array.shape, array.shape[:2]) for ir_array, (array, _) in zip(ir_arrays, read)], listed)
         fused: dict[int, Tensor] = {}
         for colour in (False, True):  # the grey pairs and the colour pairs, each fused as one batch
             index = [i for i, (array, _) in enumerate(read) if (array.ndim == 3) == colour]
@@ -234,11 +233,11 @@ def _as_lists(ir: Any, vis: Any) -> tuple[list, list]:
     return list(ir), list(vis)
 
 
-def _check_sizes(sizes: list[tuple[tuple[int, ...], tuple[int, ...]]], plural: str) -> None:
+def _check_sizes(sizes: list[tuple[tuple[int, ...], tuple[int, ...]]], batch: bool) -> None:
     """Refuse pairs whose infrared and visible sizes (H, W) differ, and batches of pairs of different sizes."""
     for index, (ir_size, vis_size) in enumerate(sizes):
         if ir_size != vis_size:
-            where = f" of pair {index}" if plural else ""
+            where = f" of pair {index}" if batch else ""
             raise InputError(f"the infrared image{where} is {convert.size_text(ir_size)} but the visible image is "
                              f"{convert.size_text(vis_size)}; register and resize the pair to one size first")
         if ir_size != sizes[0][0]:
