@@ -66,21 +66,40 @@ def stretch_range(image: np.ndarray) -> np.ndarray:
     return ((image - low) / (high - low)).astype(image.dtype, copy=False)
 
 
+def fuse_tensors(fuse: FuseFn, ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+    """Fuse a batch of pairs: the numeric core of :func:`fuse_arrays`, ``semfuse fuse`` and :class:`semfuse.Fuser`.
+
+    The visible image's BT.601 luminance is fused with the infrared image; a colour visible image gets its Cb/Cr
+    back (:func:`~semfuse.data.colour.restore_colour`). The colour work happens on ``vis``'s device.
+
+    Args:
+        fuse: a fusion method (:func:`semfuse.methods.get_method`).
+        ir: (B, 1, H, W) float32 infrared luminance in [0, 1].
+        vis: (B, 1, H, W) grey or (B, 3, H, W) RGB float32 visible image in [0, 1].
+
+    Returns:
+        (B, 1, H, W) or (B, 3, H, W), like ``vis``: float32 in [0, 1] on ``vis``'s device.
+
+    Example:
+        >>> from semfuse.methods import get_method
+        >>> fuse_tensors(get_method("average"), torch.zeros(2, 1, 4, 4), torch.ones(2, 3, 4, 4)).shape
+        torch.Size([2, 3, 4, 4])
+    """
+    with torch.inference_mode():
+        vis_y = vis if vis.shape[1] == 1 else luminance(vis)  # (B, 1, H, W)
+        fused_y = fuse(ir, vis_y).float().to(vis.device).clamp(0.0, 1.0)
+        if fused_y.shape != ir.shape:
+            raise RuntimeError(f"the fusion method returned shape {tuple(fused_y.shape)} for input {tuple(ir.shape)}")
+        return fused_y if vis.shape[1] == 1 else restore_colour(fused_y, vis)
+
+
 def fuse_arrays(fuse: FuseFn, ir: np.ndarray, vis: np.ndarray) -> np.ndarray:
     """Fuse one pair of float [0, 1] arrays: ``ir`` (H, W), ``vis`` (H, W) or (H, W, 3) -> fused like ``vis``."""
     ir_t = torch.from_numpy(np.ascontiguousarray(ir, dtype=np.float32))[None, None]  # (1, 1, H, W)
-    if vis.ndim == 2:
-        vis_rgb, vis_y = None, torch.from_numpy(np.ascontiguousarray(vis, dtype=np.float32))[None, None]
-    else:
-        vis_rgb = torch.from_numpy(np.ascontiguousarray(vis, dtype=np.float32)).permute(2, 0, 1)[None]  # (1, 3, H, W)
-        vis_y = luminance(vis_rgb)
-    with torch.inference_mode():
-        fused_y = fuse(ir_t, vis_y).float().cpu().clamp(0.0, 1.0)
-        if fused_y.shape != ir_t.shape:
-            raise RuntimeError(f"the fusion method returned shape {tuple(fused_y.shape)} for input {tuple(ir_t.shape)}")
-        if vis_rgb is None:
-            return fused_y[0, 0].numpy()
-        return restore_colour(fused_y, vis_rgb)[0].permute(1, 2, 0).numpy()
+    vis_t = torch.from_numpy(np.ascontiguousarray(vis, dtype=np.float32))
+    vis_t = vis_t[None, None] if vis.ndim == 2 else vis_t.permute(2, 0, 1)[None]  # (1, 1|3, H, W)
+    fused = fuse_tensors(fuse, ir_t, vis_t)[0]  # (1|3, H, W)
+    return fused[0].numpy() if vis.ndim == 2 else fused.permute(1, 2, 0).numpy()
 
 
 def output_path(out_dir: Path, name: str) -> Path:

@@ -123,16 +123,16 @@ def _segmenter_weights(args: argparse.Namespace) -> Path | None:
 
 
 def _build_method(args: argparse.Namespace) -> "FuseFn":
-    """The fusion callable of ``--method`` with ``--weights`` and ``--device``, the same way for every method."""
-    from semfuse.device import resolve_device
+    """The fusion callable of ``--method`` with ``--weights`` and ``--device``: the one :func:`semfuse.load`
+    builds, so the command line and the Python API fuse the same way."""
+    from semfuse.api import load
     from semfuse.errors import SemfuseError
-    from semfuse.methods import get_method
 
     tile = getattr(args, "tile", None)
     if tile is not None and tile < 8:
         raise SemfuseError("--tile needs N >= 8, e.g. --tile 1024")
-    return get_method(args.method, weights=args.weights, device=resolve_device(args.device), tile=tile,
-                      precision=getattr(args, "precision", None))
+    return load(args.weights, method=args.method, device=args.device, tile=tile,
+                precision=getattr(args, "precision", None)).fuse_fn
 
 
 def _log_outcome(args: argparse.Namespace, summary: "FuseSummary", pairs: int, unpaired: list[str],

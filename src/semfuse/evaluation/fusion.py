@@ -63,7 +63,18 @@ def load_grey_uint8(path: Path) -> np.ndarray:
     Raises:
         ImageReadError: if the file is missing or unreadable.
     """
-    image = to_uint8(read_image(path))
+    return grey_uint8(read_image(path))
+
+
+def grey_uint8(image: np.ndarray) -> np.ndarray:
+    """A float [0, 1] image as :func:`~semfuse.data.io.read_image` returns it ((H, W), or (H, W, 3) colour) as uint8
+    grey (H, W): rounded to 8 bits, colour through :func:`matlab_rgb2gray`.
+
+    Example:
+        >>> grey_uint8(np.array([[[1.0, 0.0, 0.0]]], dtype=np.float32))
+        array([[76]], dtype=uint8)
+    """
+    image = to_uint8(image)
     return matlab_rgb2gray(image) if image.ndim == 3 else image
 
 
