@@ -263,27 +263,29 @@ class _Writer:
             stream = container.add_stream(codec, rate=info.rate, options=options)
             assert isinstance(stream, av.VideoStream)  # a video codec gives a video stream
             stream.width, stream.height, stream.pix_fmt = info.width, info.height, pixels
-            stream.time_base = 1 / info.rate
             self.containers.append(container)
             self.streams.append(stream)
+        self.time_base = 1 / info.rate  # of the frames' pts: one tick per infrared frame
         self.error: SemfuseError | None = None
         self._queue: queue.Queue = queue.Queue(QUEUE_DEPTH)
         self._thread = threading.Thread(target=self._encode, name="encode", daemon=True)
         self._thread.start()
 
     def _encode(self) -> None:
+        received_end = False
         try:
             while (item := self._queue.get()) is not self._END:
                 index, images = item
                 for container, stream, image in zip(self.containers, self.streams, images):
                     frame = av.VideoFrame.from_ndarray(image, format="rgb24" if image.ndim == 3 else "gray")
-                    frame.pts, frame.time_base = index, stream.time_base
+                    frame.pts, frame.time_base = index, self.time_base
                     container.mux(stream.encode(frame.reformat(format=stream.pix_fmt)))
+            received_end = True
             for container, stream in zip(self.containers, self.streams):
                 container.mux(stream.encode(None))
         except (av.FFmpegError, ValueError, OSError) as error:
             self.error = SemfuseError(f"encoding the output video failed: {error}")
-            while self._queue.get() is not self._END:  # let the producer finish; it checks self.error
+            while not received_end and self._queue.get() is not self._END:  # the producer checks self.error
                 pass
 
     def put(self, index: int, images: list[np.ndarray]) -> None:
