@@ -221,7 +221,8 @@ class _FrameReader:
         image_format = "rgb24" if self.info.colour else "gray"
         try:
             for index, frame in enumerate(self.container.decode(stream)):
-                seconds = frame.time if frame.time is not None else index * self.info.frame_interval
+                seconds = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else \
+                    index / self.info.rate  # an exact Fraction: ties in pair_by_time are real ties
                 if not self._put((seconds, frame.to_ndarray(format=image_format))):
                     return
         except (av.FFmpegError, ValueError, OSError) as error:
@@ -450,20 +451,20 @@ def _check_written(summary: VideoSummary, readers: list[_FrameReader], max_offse
             raise SemfuseError(reader.error or f"the {reader.role} video {reader.info.path} has no frames; give a "
                                "video with at least one frame")
     raise SemfuseError(f"no infrared frame has a visible frame within {max_offset:.3f} s (infrared "
-                       f"{infrared.info.path.name} ends at {infrared.last_time:.3f} s, visible "
-                       f"{visible.info.path.name} at {visible.last_time:.3f} s); check that the videos show the same "
-                       "time, or raise --max-offset")
+                       f"{infrared.info.path.name} ends at {float(infrared.last_time):.3f} s, visible "
+                       f"{visible.info.path.name} at {float(visible.last_time):.3f} s); check that the videos show "
+                       "the same time, or raise --max-offset")
 
 
 def _unpaired(summary: VideoSummary, visible: _FrameReader, seconds: float, offset: float, max_offset: float) -> None:
     """Record an infrared frame without a visible partner: a gap, or the visible stream's early end."""
     if visible.finished and seconds > visible.last_time + max_offset:
         if summary.ended_early is None:
-            why = visible.error or f"the visible video ends at {visible.last_time:.3f} s"
-            summary.ended_early = f"{why}; infrared frames from {seconds:.3f} s on were not fused"
+            why = visible.error or f"the visible video ends at {float(visible.last_time):.3f} s"
+            summary.ended_early = f"{why}; infrared frames from {float(seconds):.3f} s on were not fused"
         return
-    summary.skipped.append(f"infrared frame at {seconds:.3f} s: no visible frame within {max_offset:.3f} s "
-                           f"(nearest {offset:.3f} s away)")
+    summary.skipped.append(f"infrared frame at {float(seconds):.3f} s: no visible frame within {max_offset:.3f} s "
+                           f"(nearest {float(offset):.3f} s away)")
 
 
 def _visible_left(summary: VideoSummary, readers: list[_FrameReader], max_offset: float) -> None:
@@ -476,6 +477,6 @@ def _visible_left(summary: VideoSummary, readers: list[_FrameReader], max_offset
         for _ in visible:  # the rest of the visible video, to learn where it ends
             pass
     if visible.last_time > infrared.last_time + max_offset:
-        summary.ended_early = (f"the infrared video ends at {infrared.last_time:.3f} s, the visible video at "
-                               f"{visible.last_time:.3f} s; its frames after {infrared.last_time:.3f} s were not "
-                               "fused")
+        end = float(infrared.last_time)
+        summary.ended_early = (f"the infrared video ends at {end:.3f} s, the visible video at "
+                               f"{float(visible.last_time):.3f} s; visible frames after {end:.3f} s were not fused")
