@@ -215,3 +215,20 @@ def test_image_and_video_options_cannot_be_mixed(videos, tmp_path, capsys):
     assert "--out is not a video" in one_line_error(capsys)
     with pytest.raises(SemfuseError, match="name the output"):
         fuse_video(get_method("average"), videos[0], videos[1], tmp_path / "fused.gif")
+
+
+def test_a_truncated_video_is_fused_as_far_as_it_goes(videos, tmp_path, caplog):
+    """A visible .mkv cut after 80 % of its bytes (a recording that stopped): what pairs is fused, the rest reported."""
+    whole = tmp_path / "whole.mkv"
+    with av.open(str(videos[1])) as source, av.open(str(whole), "w") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                target.mux(packet)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[:int(whole.stat().st_size * 0.8)])
+    out = tmp_path / "fused.mp4"
+    assert run_cli("--ir", videos[0], "--vis", cut, "--out", out) == 1
+    _, frames = decode(out)
+    assert 0 < len(frames) < 20 and "ended early: the visible video ends at" in caplog.text
