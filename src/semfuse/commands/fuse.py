@@ -20,19 +20,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "fuse",
         help="fuse infrared/visible pairs (files or folders) into images",
         description="Fuse infrared/visible pairs. Folders are paired by file stem; each pair gives OUT/NAME.png of "
-        "the input's size, in colour when the visible image is in colour (luminance fused, visible chroma restored).",
+        "the input's size, in colour when the visible image is in colour (luminance fused, visible chroma restored). "
+        "Videos (.mp4, .mkv, .mov, .avi) are fused frame by frame: each infrared frame with the visible frame nearest "
+        "in time, into a video of the infrared one's size, rate and frames.",
         epilog="examples:\n  semfuse fuse --ir ir/ --vis vi/ --out fused/\n"
         "  semfuse fuse --ir a_ir.png --vis a_vis.png --out a_fused.png\n"
         "  semfuse fuse --data MSRS --split test --out fused/ --device cuda\n"
-        "  semfuse fuse --ir ir/ --vis vi/ --out fused_avg/ --method average",
+        "  semfuse fuse --ir ir/ --vis vi/ --out fused_avg/ --method average\n"
+        "  semfuse fuse --ir ir.mp4 --vis vis.mp4 --out fused.mp4   # video (.mp4 .mkv .mov .avi; docs/video.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_argument_group("input (either --ir and --vis, or --data)")
-    source.add_argument("--ir", type=Path, help="infrared image file or folder")
-    source.add_argument("--vis", type=Path, help="visible image file or folder (grey or colour)")
+    source.add_argument("--ir", type=Path, help="infrared image file or folder, or video")
+    source.add_argument("--vis", type=Path, help="visible image file or folder (grey or colour), or video")
     source.add_argument("--data", type=Path, help="dataset folder in the MSRS (ir/, vi/) or MFNet (images/) layout")
     source.add_argument("--split", help="split of --data: train, val or test (default: the folder itself / all)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder, or an image file for a single pair")
+    parser.add_argument("--out", type=Path, required=True, help="output folder, or an image file for a single pair, "
+                        "or a video file (.mp4, .mkv, .mov: H.264; .avi: MPEG-4) for a video pair")
+    parser.add_argument("--max-offset", type=float, metavar="S",
+                        help="videos: skip (and report) an infrared frame whose nearest visible frame is more than S "
+                        "seconds away (default: one frame interval of the slower video)")
     parser.add_argument("--method", default="semfuse", help=f"fusion method: {', '.join(METHODS)} (see 'semfuse "
                         "methods'; default: semfuse)")
     parser.add_argument("--weights", help=f"weights of a network method ({', '.join(methods_with_bundled_weights())}): "
@@ -56,7 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="keep pairs already fused in --out and fuse the rest (finishes an interrupted batch)")
     parser.add_argument("--segment", action="store_true",
                         help="also write the jointly trained segmenter's label maps (OUT/labels/NAME.png, class ids) "
-                        "and colour overlays (OUT/overlays/NAME.png); needs semantic weights")
+                        "and colour overlays (OUT/overlays/NAME.png); for a video, the overlay video "
+                        "OUT_overlay.EXT beside it; needs semantic weights")
     parser.add_argument("--segmenter", type=Path, help="segmenter weights for --segment (default: the one that "
                         "belongs to --weights)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -150,12 +158,63 @@ def _log_outcome(args: argparse.Namespace, summary: "FuseSummary", pairs: int, u
     return 0
 
 
+def _is_video(args: argparse.Namespace) -> bool:
+    """Whether the options name videos; if any of --ir, --vis and --out does, all three must."""
+    from semfuse.errors import SemfuseError
+    from semfuse.video import VIDEO_EXTENSIONS
+
+    paths = {"--ir": args.ir, "--vis": args.vis, "--out": args.out}
+    videos = {flag for flag, path in paths.items() if path is not None and path.suffix.lower() in VIDEO_EXTENSIONS}
+    if not videos:
+        return False
+    if args.data is not None or len(videos) < 3:
+        flag = next(flag for flag in paths if flag not in videos) if args.data is None else "--data"
+        raise SemfuseError(f"{flag} is not a video ({', '.join(VIDEO_EXTENSIONS)}) but {', '.join(sorted(videos))} "
+                           "is; fuse videos with --ir IR.mp4 --vis VIS.mp4 --out FUSED.mp4")
+    for flag, given in (("--stretch", args.stretch), ("--skip-existing", args.skip_existing)):
+        if given:
+            raise SemfuseError(f"{flag} applies to images, not to videos; leave it out")
+    if args.max_offset is not None and args.max_offset < 0:
+        raise SemfuseError(f"--max-offset must be 0 or more seconds, not {args.max_offset}")
+    return True
+
+
+def _run_video(args: argparse.Namespace) -> int:
+    """``semfuse fuse`` for a video pair; the exit status: 1 when a frame was left unfused, else 0."""
+    from semfuse.device import resolve_device
+    from semfuse.video import fuse_video
+
+    segmenter_weights = _segmenter_weights(args)
+    fuse = _build_method(args)
+    device = resolve_device(args.device)
+    segmenter = None
+    if segmenter_weights is not None:
+        from semfuse.models.weights import load_segmenter
+
+        segmenter = load_segmenter(segmenter_weights, device)
+    summary = fuse_video(fuse, args.ir, args.vis, args.out, max_offset=args.max_offset, overwrite=args.overwrite,
+                         progress=not args.no_progress, segmenter=segmenter, device=device)
+    overlay = f" and its overlay video {summary.overlay}" if summary.overlay is not None else ""
+    logger.info("fused %d of %d infrared frame(s) into %s%s with %s (%.1f frames/s)", summary.written,
+                summary.infrared_frames, summary.out, overlay, args.method, summary.fps)
+    shown = 10
+    for message in summary.skipped[:shown]:
+        logger.error("skipped: %s", message)
+    if len(summary.skipped) > shown:
+        logger.error("skipped: %d more infrared frame(s) without a visible frame", len(summary.skipped) - shown)
+    if summary.ended_early is not None:
+        logger.error("ended early: %s", summary.ended_early)
+    return 0 if summary.complete else 1
+
+
 def run(args: argparse.Namespace) -> int:
-    """Fuse the pairs of the input options (and segment the fused images with ``--segment``)."""
+    """Fuse the pairs of the input options (and segment the fused images with ``--segment``); or a video pair."""
     from semfuse.device import resolve_device
     from semfuse.errors import SemfuseError
     from semfuse.inference import fuse_pairs
 
+    if _is_video(args):
+        return _run_video(args)
     out_dir, pairs, unpaired = _pairs_to_fuse(args)
     for message in unpaired:
         logger.warning("unpaired, skipped: %s", message)
