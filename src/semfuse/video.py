@@ -33,8 +33,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from semfuse.data.convert import infrared_luminance
 from semfuse.data.io import to_uint8
-from semfuse.data.pairs import _as_grey
 from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write, refuse_existing
 from semfuse.inference import fuse_arrays
@@ -173,7 +173,7 @@ def fuse_frame(fuse: FuseFn, ir: np.ndarray, vis: np.ndarray) -> np.ndarray:
         >>> fused.shape, fused.dtype, int(fused[0, 0, 0])
         ((4, 6, 3), dtype('uint8'), 100)
     """
-    ir_float = _as_grey(ir.astype(np.float32) / 255.0)
+    ir_float = infrared_luminance(ir.astype(np.float32) / 255.0)
     return to_uint8(fuse_arrays(fuse, ir_float, vis.astype(np.float32) / 255.0))
 
 

@@ -21,7 +21,7 @@ from PIL import Image
 
 from semfuse.data.boxes import BOX_EXTENSIONS, BoxClasses, find_class_list, read_box_label, read_class_list
 from semfuse.data.classes import MFNET_CLASSES
-from semfuse.data.colour import BT601_LUMA
+from semfuse.data.convert import infrared_luminance
 from semfuse.data.io import ImageReadError, list_images, open_image, read_image, read_label
 
 _VISIBLE_DIRS = ("vi", "vis", "visible")
@@ -168,12 +168,6 @@ def _read_mfnet(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(array[..., 3]), np.ascontiguousarray(array[..., :3])
 
 
-def _as_grey(array: np.ndarray) -> np.ndarray:
-    if array.ndim == 2:
-        return array
-    red, green, blue = BT601_LUMA
-    return (red * array[..., 0] + green * array[..., 1] + blue * array[..., 2]).astype(np.float32)
-
 
 def load_pair(pair: Pair) -> dict:
     """Read a pair: ``ir`` (H, W) float32, ``vis`` (H, W) or (H, W, 3) float32, ``label`` (H, W) int64 or None.
@@ -186,7 +180,7 @@ def load_pair(pair: Pair) -> dict:
     if pair.mfnet:
         ir, vis = _read_mfnet(pair.ir)
     else:
-        ir, vis = _as_grey(read_image(pair.ir)), read_image(pair.vis)
+        ir, vis = infrared_luminance(read_image(pair.ir)), read_image(pair.vis)
     label = read_pair_label(pair, ir.shape[0], ir.shape[1])
     if ir.shape[:2] != vis.shape[:2]:
         raise ImageReadError(
