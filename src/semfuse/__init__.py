@@ -10,7 +10,7 @@ The Python API (:mod:`semfuse.api`) is loaded on first use, so ``import semfuse`
 import logging
 from typing import Any
 
-__version__ = "0.1.0"
+from semfuse.version import __version__
 
 __all__ = ["Fuser", "__version__", "evaluate", "fuse", "list_methods", "list_weights", "load", "segment"]
 

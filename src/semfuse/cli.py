@@ -10,9 +10,9 @@ import importlib
 import logging
 import sys
 
-from semfuse import __version__
 from semfuse.errors import SemfuseError
 from semfuse.process import apply_threads, physical_cores, reuse_freed_memory
+from semfuse.version import __version__
 
 COMMANDS = ("demo", "fuse", "methods", "train", "evaluate", "segeval", "report", "export")
 IMAGE_COMMANDS = ("fuse", "train", "evaluate", "segeval")  # commands that read images take --max-pixels

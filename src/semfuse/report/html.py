@@ -16,7 +16,6 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 
-import semfuse
 from semfuse.data.io import ImageReadError, list_images
 from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write_text, refuse_existing
@@ -26,6 +25,7 @@ from semfuse.report.inputs import EvaluationFolder, SegevalFolder, read_evaluati
 from semfuse.report.provenance import git_commit, weights_info
 from semfuse.report.svg import method_colours
 from semfuse.segmentation import class_colour
+from semfuse.version import __version__
 
 logger = logging.getLogger("semfuse.report")
 
@@ -148,7 +148,7 @@ def _read_asset(name: str) -> str:
 
 def _provenance(evaluation: EvaluationFolder | None, segeval: SegevalFolder | None, inputs: dict) -> str:
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    items = [("report written", f"{escape(now)} by semfuse {escape(semfuse.__version__)}, commit "
+    items = [("report written", f"{escape(now)} by semfuse {escape(__version__)}, commit "
                                 f"<code>{escape(git_commit() or 'unknown')}</code>"),
              ("report command", sections.command_line(shlex.join(sys.argv)))]
     blocks = [sections.definition_list(items)]

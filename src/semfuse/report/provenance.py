@@ -12,9 +12,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import semfuse
 from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write_text
+from semfuse.version import __version__
 
 RUN_RECORD = "run.json"
 
@@ -22,7 +22,7 @@ RUN_RECORD = "run.json"
 def git_commit(folder: Path | None = None) -> str | None:
     """The commit of the git checkout holding ``folder`` (default: the semfuse sources), with ``-dirty`` appended
     when tracked files differ from it; None outside a checkout or without git."""
-    folder = Path(folder or Path(semfuse.__file__).parent)
+    folder = Path(folder or Path(__file__).parent.parent)
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True,
                                 check=True, timeout=10).stdout.strip()
@@ -60,7 +60,7 @@ def run_record(
         extra: further JSON-serialisable fields (metrics, problems, ...).
     """
     record = {
-        "semfuse_version": semfuse.__version__,
+        "semfuse_version": __version__,
         "commit": git_commit(),
         "command": list(_command_line() if command is None else command),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
