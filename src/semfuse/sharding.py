@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from semfuse.engine.distributed import DistributedContext
 from semfuse.errors import SemfuseError
@@ -117,10 +117,16 @@ def decide_on_main(context: DistributedContext, decide: Callable[[], T]) -> T:
     dist.broadcast_object_list(message, src=0)
     outcome, value = message[0]
     if outcome == "error":
-        if context.is_main:
-            raise value
-        raise SystemExit(2)
+        fail_once(context, value)
     return value
+
+
+def fail_once(context: DistributedContext, error: SemfuseError) -> NoReturn:
+    """End an error that every rank meets alike: raise it on rank 0 (which prints it), exit the others quietly with
+    status 2."""
+    if context.is_main:
+        raise error
+    raise SystemExit(2)
 
 
 def all_gather(context: DistributedContext, value: T) -> list[T]:

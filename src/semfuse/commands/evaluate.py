@@ -21,7 +21,9 @@ def add_parser(subparsers) -> None:
         "  metrics.csv             one row per method and image\n"
         "  summary.csv, summary.md mean ± std per method (best in bold, ↑/↓ = higher/lower is better)\n"
         "  cdf/METRIC.png, .svg    cumulative distribution over the image pairs, one curve per method\n"
-        "Missing or size-mismatched images are reported and skipped; the exit status is then 1.",
+        "Missing or size-mismatched images are reported and skipped; the exit status is then 1.\n"
+        "Under torchrun (torchrun --nproc_per_node N -m semfuse evaluate ...) each process scores a share of the\n"
+        "pairs and the first writes the same files as one process would.",
         epilog="examples:\n"
         "  semfuse evaluate --ir tno/ir --vis tno/vi --fused ours=out/ours --fused avg=out/avg --out eval/\n"
         "  semfuse evaluate --ir ir/ --vis vi/ --fused ours=fused/ --out eval/ --metrics EN,SF,AG,MI,VIF,Qabf",
@@ -53,10 +55,20 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from semfuse.commands.options import parse_named_paths, planned_report, write_and_log
+    """Score and write the tables; under ``torchrun`` every process scores a share and rank 0 writes them."""
+    from semfuse.sharding import decide_on_main, torchrun_group
+
+    with torchrun_group("cpu") as context:
+        from semfuse.commands.options import planned_report
+
+        report = decide_on_main(context, lambda: planned_report(args))
+        return _evaluate(args, report, context)
+
+
+def _evaluate(args, report: Path | None, context) -> int:
+    from semfuse.commands.options import parse_named_paths, write_and_log
     from semfuse.evaluation.fusion import evaluate_methods
 
-    report = planned_report(args)
     result = evaluate_methods(
         args.ir,
         args.vis,
@@ -67,7 +79,10 @@ def run(args) -> int:
         progress=not args.no_progress,
         weights=parse_named_paths(args.weights, "--weights"),
         workers=getattr(args, "threads", 1),  # one triplet per thread, one torch thread each
+        context=context,
     )
+    if not context.is_main:
+        return 1 if result.problems else 0
     scored = sum(len(images) for images in result.scores.values())
     logger.info("scored %d fused images of %d methods; wrote %s", scored, len(result.scores), args.out)
     if report is not None:
