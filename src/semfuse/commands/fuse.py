@@ -285,15 +285,23 @@ def run(args: argparse.Namespace) -> int:
     merged summary (:mod:`semfuse.sharding`); every process returns the same exit status.
     """
     from semfuse.errors import SemfuseError
-    from semfuse.sharding import all_gather, decide_on_main, local_device, merge_fuse_summaries, torchrun_group
+    from semfuse.sharding import (
+        all_gather,
+        decide_on_main,
+        fail_once,
+        local_device,
+        merge_fuse_summaries,
+        torchrun_group,
+    )
 
     with torchrun_group(args.device) as context:
         if context.enabled:
             args.device = local_device(args.device, context.local_rank)
         if decide_on_main(context, lambda: _is_video(args)):
             if context.enabled:
-                raise SemfuseError("a video pair is one item and cannot be shared between torchrun's processes; "
-                                   "fuse it with 'semfuse fuse' alone, and several videos as separate commands")
+                fail_once(context, SemfuseError("a video pair is one item and cannot be shared between torchrun's "
+                                                "processes; fuse it with 'semfuse fuse' alone, and several videos as "
+                                                "separate commands"))
             return _run_video(args)
         plan = decide_on_main(context, lambda: _plan(args, context))
         summary = merge_fuse_summaries(all_gather(context, _fuse_share(args, plan, context)))
