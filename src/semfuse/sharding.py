@@ -2,7 +2,7 @@
 
 ``torchrun --nproc_per_node N [--nnodes M ...] -m semfuse fuse ...`` (and ``semfuse evaluate``) starts N x M
 processes with ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` in their environment. :func:`torchrun_group` joins them
-into one process group (gloo on the CPU, NCCL on CUDA, through :func:`semfuse.engine.distributed.init_distributed`),
+into one process group (gloo on the CPU, NCCL on CUDA, through ``semfuse.engine.distributed.init_distributed``),
 and gives each CUDA rank its local GPU. Without ``torchrun`` it is a single process and nothing is initialised.
 
 A run then goes in three steps, the same on every rank:
@@ -30,6 +30,9 @@ from semfuse.errors import SemfuseError
 
 if TYPE_CHECKING:
     from semfuse.inference import FuseSummary
+
+__all__ = ["COLLECTIVE_TIMEOUT", "all_gather", "decide_on_main", "fail_once", "local_device", "merge_fuse_summaries",
+           "shard", "torchrun_group", "torchrun_world_size"]
 
 T = TypeVar("T")
 
@@ -101,7 +104,7 @@ def torchrun_group(device: str = "auto", timeout: timedelta = COLLECTIVE_TIMEOUT
 def decide_on_main(context: DistributedContext, decide: Callable[[], T]) -> T:
     """``decide()`` on rank 0 only, its result sent to every rank, so all ranks act on one view of the disk.
 
-    A :class:`~semfuse.errors.SemfuseError` from ``decide`` is raised on rank 0 (which prints it) and ends the
+    A ``SemfuseError`` from ``decide`` is raised on rank 0 (which prints it) and ends the
     other ranks quietly with exit status 2, so the error appears once.
     """
     if not context.enabled:
@@ -141,7 +144,7 @@ def all_gather(context: DistributedContext, value: T) -> list[T]:
 
 
 def merge_fuse_summaries(parts: Sequence["FuseSummary"]) -> "FuseSummary":
-    """One :class:`~semfuse.inference.FuseSummary` of the ranks' summaries: written and kept outputs in path order,
+    """One ``semfuse.inference.FuseSummary`` of the ranks' summaries: written and kept outputs in path order,
     failure messages in rank order.
 
     Example:
