@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,34 @@ def test_two_processes_evaluate_into_the_same_tables(samples, one_process, tmp_p
     assert (tmp_path / "two" / "cdf" / "EN.png").read_bytes() == (tmp_path / "one" / "cdf" / "EN.png").read_bytes()
     problems = [json.loads((tmp_path / run / "run.json").read_text())["problems"] for run in ("one", "two")]
     assert len(problems[0]) == 3 and problems[1] == problems[0]  # the same problems, in the same order
+
+
+_HANGING_RANK = """
+import sys
+import time
+from datetime import timedelta
+
+from semfuse.errors import SemfuseError
+from semfuse.sharding import all_gather, torchrun_group
+
+with torchrun_group("cpu", timeout=timedelta(seconds=2)) as context:
+    if context.rank == 1:
+        time.sleep(120)  # a stuck process
+    try:
+        all_gather(context, context.rank)
+    except SemfuseError as error:
+        print(error, flush=True)
+        sys.exit(2)
+"""
+
+
+def test_a_hanging_rank_fails_the_others_after_the_timeout_instead_of_waiting_forever(tmp_path):
+    script = tmp_path / "hang.py"
+    script.write_text(_HANGING_RANK)
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    start = time.monotonic()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=100, env=env)
+    assert result.returncode != 0
+    assert "process 0 of 2: the other torchrun processes did not answer" in result.stdout, result.stderr[-2000:]
+    assert time.monotonic() - start < 60  # rank 0 gave up after 2 s and torchrun stopped the sleeping rank 1

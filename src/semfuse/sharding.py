@@ -117,7 +117,8 @@ def decide_on_main(context: DistributedContext, decide: Callable[[], T]) -> T:
             message = [("ok", decide())]
         except SemfuseError as error:
             message = [("error", error)]
-    dist.broadcast_object_list(message, src=0)
+    with _waiting_for_others(context):
+        dist.broadcast_object_list(message, src=0)
     outcome, value = message[0]
     if outcome == "error":
         fail_once(context, value)
@@ -139,8 +140,21 @@ def all_gather(context: DistributedContext, value: T) -> list[T]:
     import torch.distributed as dist
 
     gathered: list = [None] * context.world_size
-    dist.all_gather_object(gathered, value)
+    with _waiting_for_others(context):
+        dist.all_gather_object(gathered, value)
     return gathered
+
+
+@contextmanager
+def _waiting_for_others(context: DistributedContext) -> Iterator[None]:
+    """A collective step whose failure (another rank gone, or a :data:`COLLECTIVE_TIMEOUT` passed) is one line."""
+    try:
+        yield
+    except RuntimeError as error:  # torch.distributed's errors (DistBackendError, gloo's timeouts) are RuntimeErrors
+        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SemfuseError(f"process {context.rank} of {context.world_size}: the other torchrun processes did not "
+                           f"answer ({cause}); one of them stopped or hangs; run again with --skip-existing to "
+                           "finish") from None
 
 
 def merge_fuse_summaries(parts: Sequence["FuseSummary"]) -> "FuseSummary":
