@@ -165,3 +165,11 @@ def test_a_hanging_rank_fails_the_others_after_the_timeout_instead_of_waiting_fo
     assert result.returncode != 0
     assert "process 0 of 2: the other torchrun processes did not answer" in result.stdout, result.stderr[-2000:]
     assert time.monotonic() - start < 60  # rank 0 gave up after 2 s and torchrun stopped the sleeping rank 1
+
+
+def test_two_processes_report_a_missing_folder_once(samples, tmp_path):
+    result = _semfuse("evaluate", "--ir", samples / "ir", "--vis", samples / "vi", "--fused",
+                      f"gone={tmp_path / 'gone'}", "--out", tmp_path / "scores", processes=2)
+    assert result.returncode != 0  # torchrun exits 1 when a process fails, whatever its status
+    assert result.stderr.count("semfuse evaluate: error:") == 1, result.stderr[-2000:]
+    assert not (tmp_path / "scores").exists()

@@ -12,7 +12,8 @@ A run then goes in three steps, the same on every rank:
 2. work on a share (:func:`shard`): rank r takes items r, r + N, r + 2N, ... of the same ordered list, so each item
    is done exactly once;
 3. gather (:func:`all_gather`): every rank receives every rank's result, merges it the same way
-   (:func:`merge_fuse_summaries`) and returns the same exit status; only rank 0 prints the summary.
+   (:func:`merge_fuse_summaries`) and returns the same exit status; only rank 0 prints the summary, and no rank
+   leaves before rank 0 is done.
 
 A failing or stopped rank never leaves the others waiting forever: when one rank exits non-zero (an error, Ctrl-C,
 SIGTERM), ``torchrun`` stops the others; a rank that hangs makes the others' next collective step fail after
@@ -97,6 +98,10 @@ def torchrun_group(device: str = "auto", timeout: timedelta = COLLECTIVE_TIMEOUT
     context = init_distributed(compute, timeout)
     try:
         yield context
+        # No rank leaves before rank 0 has written and logged everything: torchrun stops every process as soon as
+        # one exits with a non-zero status, which a run with a failed pair has on every rank.
+        with _waiting_for_others(context):
+            torch.distributed.barrier()
     finally:
         shutdown(context)
 
@@ -104,8 +109,8 @@ def torchrun_group(device: str = "auto", timeout: timedelta = COLLECTIVE_TIMEOUT
 def decide_on_main(context: DistributedContext, decide: Callable[[], T]) -> T:
     """``decide()`` on rank 0 only, its result sent to every rank, so all ranks act on one view of the disk.
 
-    A ``SemfuseError`` from ``decide`` is raised on rank 0 (which prints it) and ends the
-    other ranks quietly with exit status 2, so the error appears once.
+    A ``SemfuseError`` from ``decide`` is raised on rank 0, which prints it, and ends the other ranks quietly
+    (:func:`fail_once`), so the error appears once.
     """
     if not context.enabled:
         return decide()
@@ -126,11 +131,12 @@ def decide_on_main(context: DistributedContext, decide: Callable[[], T]) -> T:
 
 
 def fail_once(context: DistributedContext, error: SemfuseError) -> NoReturn:
-    """End an error that every rank meets alike: raise it on rank 0 (which prints it), exit the others quietly with
-    status 2."""
+    """End an error that every rank meets alike: raise it on rank 0, which prints it and exits with status 2; the
+    other ranks exit quietly with status 0, so that ``torchrun`` does not stop rank 0 before it has printed (the
+    run's exit status is then rank 0's failure)."""
     if context.is_main:
         raise error
-    raise SystemExit(2)
+    raise SystemExit(0)
 
 
 def all_gather(context: DistributedContext, value: T) -> list[T]:

@@ -3,8 +3,12 @@
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semfuse.names import METRIC_PANEL, METRICS_ON_REQUEST
+
+if TYPE_CHECKING:
+    from semfuse.engine.distributed import DistributedContext
 
 logger = logging.getLogger("semfuse.evaluate")
 
@@ -59,25 +63,30 @@ def run(args) -> int:
     from semfuse.sharding import decide_on_main, torchrun_group
 
     with torchrun_group("cpu") as context:
-        from semfuse.commands.options import planned_report
-
-        report = decide_on_main(context, lambda: planned_report(args))
-        return _evaluate(args, report, context)
+        return _evaluate(args, *decide_on_main(context, lambda: _options(args)), context)
 
 
-def _evaluate(args, report: Path | None, context) -> int:
-    from semfuse.commands.options import parse_named_paths, write_and_log
+def _options(args) -> tuple[Path | None, dict[str, Path], dict[str, Path]]:
+    """The report file, the fused folders and the weights files of the options, checked (once, under torchrun)."""
+    from semfuse.commands.options import parse_named_paths, planned_report
+
+    return planned_report(args), parse_named_paths(args.fused), parse_named_paths(args.weights, "--weights")
+
+
+def _evaluate(args, report: Path | None, fused: dict[str, Path], weights: dict[str, Path],
+              context: "DistributedContext") -> int:
+    from semfuse.commands.options import write_and_log
     from semfuse.evaluation.fusion import evaluate_methods
 
     result = evaluate_methods(
         args.ir,
         args.vis,
-        parse_named_paths(args.fused),
+        fused,
         args.out,
         metrics=args.metrics,
         overwrite=args.overwrite,
         progress=not args.no_progress,
-        weights=parse_named_paths(args.weights, "--weights"),
+        weights=weights,
         workers=getattr(args, "threads", 1),  # one triplet per thread, one torch thread each
         context=context,
     )

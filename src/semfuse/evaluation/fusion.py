@@ -347,6 +347,15 @@ def write_scores(
     return outputs
 
 
+def _check_outputs(ir_dir: str | Path, vis_dir: str | Path, fused_dirs: Mapping[str, str | Path], out_dir: str | Path,
+                   metrics: str | Sequence[str] | None, overwrite: bool, context: DistributedContext) -> None:
+    """Refuse existing outputs (unless ``overwrite``) and, under torchrun, missing input folders, before any work."""
+    if context.enabled:
+        for folder in (ir_dir, vis_dir, *fused_dirs.values()):
+            list_images(folder)
+    refuse_existing(output_files(Path(out_dir), _metric_names(metrics, fused_dirs)), overwrite)
+
+
 def evaluate_methods(
     ir_dir: str | Path,
     vis_dir: str | Path,
@@ -388,8 +397,7 @@ def evaluate_methods(
         SemfuseError: bad arguments, a missing folder, existing outputs, or nothing could be scored.
     """
     context = context or DistributedContext()
-    decide_on_main(context, lambda: refuse_existing(output_files(Path(out_dir), _metric_names(metrics, fused_dirs)),
-                                                    overwrite))
+    decide_on_main(context, lambda: _check_outputs(ir_dir, vis_dir, fused_dirs, out_dir, metrics, overwrite, context))
     share = _score_share(ir_dir, vis_dir, fused_dirs, metrics, progress and context.is_main, workers,
                          (context.rank, context.world_size))
     scored = _merge_shares(all_gather(context, share))
