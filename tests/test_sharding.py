@@ -173,3 +173,17 @@ def test_two_processes_report_a_missing_folder_once(samples, tmp_path):
     assert result.returncode != 0  # torchrun exits 1 when a process fails, whatever its status
     assert result.stderr.count("semfuse evaluate: error:") == 1, result.stderr[-2000:]
     assert not (tmp_path / "scores").exists()
+
+
+@pytest.mark.slow  # about 20 s on 2 cores: the network twice over six pairs
+def test_two_processes_fuse_with_the_network_into_the_same_bytes(samples, tmp_path):
+    # one torch thread in every process: the network's float sums depend on the thread count (1 grey level at most)
+    one, two = _semfuse_network(samples, tmp_path / "one", 0), _semfuse_network(samples, tmp_path / "two", 2)
+    assert len(_files(two)) == PAIRS and _files(two) == _files(one)
+
+
+def _semfuse_network(samples: Path, out: Path, processes: int) -> Path:
+    result = _semfuse("fuse", "--ir", samples / "ir", "--vis", samples / "vi", "--out", out, "--device", "cpu",
+                      processes=processes)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
