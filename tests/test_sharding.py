@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from semfuse.errors import InputError
 from semfuse.inference import FuseSummary
 from semfuse.sharding import merge_fuse_summaries, shard
 
@@ -50,7 +51,7 @@ def test_shares_hold_every_item_once():
     for world_size in (1, 2, 3, 4, 16):
         shares = [shard(items, rank, world_size) for rank in range(world_size)]
         assert sorted(item for share in shares for item in share) == items
-    with pytest.raises(ValueError, match="rank 2 of 2"):
+    with pytest.raises(InputError, match="rank 2 of 2"):
         shard(items, 2, 2)
 
 

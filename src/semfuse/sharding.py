@@ -27,7 +27,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from semfuse.engine.distributed import DistributedContext
-from semfuse.errors import SemfuseError
+from semfuse.errors import InputError, SemfuseError
 
 if TYPE_CHECKING:
     from semfuse.inference import FuseSummary
@@ -56,7 +56,7 @@ def shard(items: Sequence[T], rank: int, world_size: int) -> list[T]:
         [['a', 'c', 'e'], ['b', 'd']]
     """
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} of {world_size} processes: need 0 <= rank < world_size")
+        raise InputError(f"rank {rank} of {world_size} processes: give 0 <= rank < world_size")
     return list(items[rank::world_size])
 
 
