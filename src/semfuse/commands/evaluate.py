@@ -3,8 +3,12 @@
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semfuse.names import METRIC_PANEL, METRICS_ON_REQUEST
+
+if TYPE_CHECKING:
+    from semfuse.engine.distributed import DistributedContext
 
 logger = logging.getLogger("semfuse.evaluate")
 
@@ -21,7 +25,9 @@ def add_parser(subparsers) -> None:
         "  metrics.csv             one row per method and image\n"
         "  summary.csv, summary.md mean ± std per method (best in bold, ↑/↓ = higher/lower is better)\n"
         "  cdf/METRIC.png, .svg    cumulative distribution over the image pairs, one curve per method\n"
-        "Missing or size-mismatched images are reported and skipped; the exit status is then 1.",
+        "Missing or size-mismatched images are reported and skipped; the exit status is then 1.\n"
+        "Under torchrun (torchrun --nproc_per_node N -m semfuse evaluate ...) each process scores a share of the\n"
+        "pairs and the first writes the same files as one process would.",
         epilog="examples:\n"
         "  semfuse evaluate --ir tno/ir --vis tno/vi --fused ours=out/ours --fused avg=out/avg --out eval/\n"
         "  semfuse evaluate --ir ir/ --vis vi/ --fused ours=fused/ --out eval/ --metrics EN,SF,AG,MI,VIF,Qabf",
@@ -53,21 +59,39 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from semfuse.commands.options import parse_named_paths, planned_report, write_and_log
+    """Score and write the tables; under ``torchrun`` every process scores a share and rank 0 writes them."""
+    from semfuse.sharding import decide_on_main, torchrun_group
+
+    with torchrun_group("cpu") as context:
+        return _evaluate(args, *decide_on_main(context, lambda: _options(args)), context)
+
+
+def _options(args) -> tuple[Path | None, dict[str, Path], dict[str, Path]]:
+    """The report file, the fused folders and the weights files of the options, checked (once, under torchrun)."""
+    from semfuse.commands.options import parse_named_paths, planned_report
+
+    return planned_report(args), parse_named_paths(args.fused), parse_named_paths(args.weights, "--weights")
+
+
+def _evaluate(args, report: Path | None, fused: dict[str, Path], weights: dict[str, Path],
+              context: "DistributedContext") -> int:
+    from semfuse.commands.options import write_and_log
     from semfuse.evaluation.fusion import evaluate_methods
 
-    report = planned_report(args)
     result = evaluate_methods(
         args.ir,
         args.vis,
-        parse_named_paths(args.fused),
+        fused,
         args.out,
         metrics=args.metrics,
         overwrite=args.overwrite,
         progress=not args.no_progress,
-        weights=parse_named_paths(args.weights, "--weights"),
+        weights=weights,
         workers=getattr(args, "threads", 1),  # one triplet per thread, one torch thread each
+        context=context,
     )
+    if not context.is_main:
+        return 1 if result.problems else 0
     scored = sum(len(images) for images in result.scores.values())
     logger.info("scored %d fused images of %d methods; wrote %s", scored, len(result.scores), args.out)
     if report is not None:

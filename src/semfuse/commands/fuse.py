@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ from semfuse.names import BUNDLED_WEIGHTS, METHODS, PRECISIONS, methods_with_bun
 
 if TYPE_CHECKING:
     from semfuse.data.pairs import Pair, PairListing
+    from semfuse.engine.distributed import DistributedContext
     from semfuse.inference import FuseSummary
     from semfuse.methods.registry import FuseFn
 
@@ -27,7 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "  semfuse fuse --ir a_ir.png --vis a_vis.png --out a_fused.png\n"
         "  semfuse fuse --data MSRS --split test --out fused/ --device cuda\n"
         "  semfuse fuse --ir ir/ --vis vi/ --out fused_avg/ --method average\n"
-        "  semfuse fuse --ir ir.mp4 --vis vis.mp4 --out fused.mp4   # video (.mp4 .mkv .mov .avi; docs/video.md)",
+        "  semfuse fuse --ir ir.mp4 --vis vis.mp4 --out fused.mp4   # video (.mp4 .mkv .mov .avi; docs/video.md)\n"
+        "  torchrun --nproc_per_node 4 -m semfuse fuse --data LLVIP --out fused/   # folders: 4 GPUs/processes, each "
+        "pair once,\n"
+        "      one summary; add --nnodes M --node_rank K --rdzv_backend c10d --rdzv_endpoint HOST:PORT for M "
+        "machines\n      sharing the output folder (README: Many GPUs and machines)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_argument_group("input (either --ir and --vis, or --data)")
@@ -144,12 +150,13 @@ def _build_method(args: argparse.Namespace) -> "FuseFn":
 
 
 def _log_outcome(args: argparse.Namespace, summary: "FuseSummary", pairs: int, unpaired: list[str],
-                 out_dir: Path) -> int:
+                 out_dir: Path, processes: int = 1) -> int:
     """Log what was fused and every failure; the exit status: 1 when a pair was not fused, else 0."""
     failed = len(summary.failed) + len(unpaired)
     kept = f" ({len(summary.skipped)} fused before, kept)" if summary.skipped else ""
-    logger.info("fused %d of %d pair(s) into %s with %s%s", len(summary.written), pairs + len(unpaired), out_dir,
-                args.method, kept)
+    shared = f" by {processes} processes" if processes > 1 else ""
+    logger.info("fused %d of %d pair(s) into %s with %s%s%s", len(summary.written), pairs + len(unpaired), out_dir,
+                args.method, shared, kept)
     if failed:
         logger.error("%d pair(s) not fused:", failed)
         for message in unpaired + summary.failed:
@@ -207,27 +214,97 @@ def _run_video(args: argparse.Namespace) -> int:
     return 0 if summary.complete else 1
 
 
-def run(args: argparse.Namespace) -> int:
-    """Fuse the pairs of the input options (and segment the fused images with ``--segment``); or a video pair."""
-    from semfuse.device import resolve_device
-    from semfuse.errors import SemfuseError
-    from semfuse.inference import fuse_pairs
+@dataclass
+class _Plan:
+    """What rank 0 decides before any rank writes: the pairs, and under torchrun the outputs kept (--skip-existing)."""
 
-    if _is_video(args):
-        return _run_video(args)
+    out_dir: Path
+    pairs: list["Pair"]
+    unpaired: list[str]
+    segmenter: Path | None
+    kept: list[str] | None = None  # names of the pairs fused before, decided once for every rank; None: one process
+
+
+def _plan(args: argparse.Namespace, context: "DistributedContext") -> _Plan:
+    """Check the options and list the pairs; under torchrun also refuse existing outputs or find those to keep."""
+    from semfuse.errors import SemfuseError
+    from semfuse.files import refuse_existing
+    from semfuse.inference import output_path
+
     out_dir, pairs, unpaired = _pairs_to_fuse(args)
     for message in unpaired:
         logger.warning("unpaired, skipped: %s", message)
     if not pairs:
         raise SemfuseError("no pairs to fuse: no infrared and visible files share a name")
-    segmenter = _segmenter_weights(args)
-    fuse = _build_method(args)
-    summary = fuse_pairs(fuse, pairs, out_dir, overwrite=args.overwrite, progress=not args.no_progress,
-                         skip_existing=args.skip_existing, stretch=args.stretch)
-    if segmenter is not None:
+    plan = _Plan(out_dir, pairs, unpaired, _segmenter_weights(args))
+    if not context.enabled:
+        return plan
+    if args.overwrite and args.skip_existing:
+        raise SemfuseError("give --overwrite (redo every pair) or --skip-existing (keep finished pairs), not both")
+    if not args.skip_existing:
+        refuse_existing([output_path(out_dir, pair.name) for pair in pairs], args.overwrite)
+        plan.kept = []
+        return plan
+    plan.kept = sorted(pair.name for pair in pairs if output_path(out_dir, pair.name).exists())
+    if plan.kept:
+        logger.info("%d pair(s) already fused in %s, skipped", len(plan.kept), out_dir)
+    return plan
+
+
+def _fuse_share(args: argparse.Namespace, plan: _Plan, context: "DistributedContext") -> "FuseSummary":
+    """Fuse (and segment) this process's share of the pairs: all of them without torchrun."""
+    from semfuse.device import resolve_device
+    from semfuse.inference import FuseSummary, fuse_pairs, output_path
+    from semfuse.sharding import shard
+
+    pairs, kept = plan.pairs, []
+    if plan.kept is not None:
+        kept_names = set(plan.kept)
+        pairs = shard([pair for pair in pairs if pair.name not in kept_names], context.rank, context.world_size)
+        kept = [output_path(plan.out_dir, name) for name in shard(plan.kept, context.rank, context.world_size)]
+    summary = FuseSummary()
+    if pairs:
+        fuse = _build_method(args)
+        summary = fuse_pairs(fuse, pairs, plan.out_dir, overwrite=args.overwrite,
+                             progress=not args.no_progress and context.is_main, skip_existing=args.skip_existing,
+                             stretch=args.stretch)
+    summary.skipped += kept
+    if plan.segmenter is not None and summary.skipped + summary.written:
         from semfuse.segmentation import segment_images
 
-        summary.failed += segment_images(summary.skipped + summary.written, segmenter, out_dir,
+        summary.failed += segment_images(summary.skipped + summary.written, plan.segmenter, plan.out_dir,
                                          str(resolve_device(args.device)), args.overwrite or args.skip_existing,
-                                         not args.no_progress)
-    return _log_outcome(args, summary, len(pairs), unpaired, out_dir)
+                                         not args.no_progress and context.is_main)
+    return summary
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fuse the pairs of the input options (and segment the fused images with ``--segment``); or a video pair.
+
+    Under ``torchrun`` every process fuses its share of the pairs into the one output folder, and rank 0 logs the
+    merged summary (:mod:`semfuse.sharding`); every process returns the same exit status.
+    """
+    from semfuse.errors import SemfuseError
+    from semfuse.sharding import (
+        all_gather,
+        decide_on_main,
+        fail_once,
+        local_device,
+        merge_fuse_summaries,
+        torchrun_group,
+    )
+
+    with torchrun_group(args.device) as context:
+        if context.enabled:
+            args.device = local_device(args.device, context.local_rank)
+        if decide_on_main(context, lambda: _is_video(args)):
+            if context.enabled:
+                fail_once(context, SemfuseError("a video pair is one item and cannot be shared between torchrun's "
+                                                "processes; fuse it with 'semfuse fuse' alone, and several videos as "
+                                                "separate commands"))
+            return _run_video(args)
+        plan = decide_on_main(context, lambda: _plan(args, context))
+        summary = merge_fuse_summaries(all_gather(context, _fuse_share(args, plan, context)))
+        if not context.is_main:
+            return 1 if summary.failed or plan.unpaired else 0
+        return _log_outcome(args, summary, len(plan.pairs), plan.unpaired, plan.out_dir, context.world_size)

@@ -8,6 +8,7 @@ batch statistics; BatchNorm layers use SyncBatchNorm on CUDA and per-process sta
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -28,13 +29,16 @@ class DistributedContext:
         return self.rank == 0
 
 
-def init_distributed(device: torch.device) -> DistributedContext:
-    """Join the process group that ``torchrun`` describes in the environment; a single process otherwise."""
+def init_distributed(device: torch.device, timeout: timedelta | None = None) -> DistributedContext:
+    """Join the process group that ``torchrun`` describes in the environment; a single process otherwise.
+
+    ``timeout``: how long a collective step waits for the other processes before it fails (default: PyTorch's).
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistributedContext()
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=timeout)
     return DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 

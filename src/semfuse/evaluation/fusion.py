@@ -21,6 +21,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from semfuse.data.io import ImageReadError, list_images, read_image, to_uint8
+from semfuse.engine.distributed import DistributedContext
 from semfuse.errors import SemfuseError
 from semfuse.evaluation.undefined import notes_csv, score_triplet
 from semfuse.files import atomic_write_text, refuse_existing
@@ -35,6 +36,7 @@ from semfuse.report import (
     summary_markdown,
 )
 from semfuse.report.provenance import RUN_RECORD, run_record, write_run_record
+from semfuse.sharding import all_gather, decide_on_main, fail_once
 
 logger = logging.getLogger("semfuse.evaluate")
 
@@ -130,6 +132,8 @@ class _Scoring:
         self.scores: Scores = {method: {} for method in methods}
         self.notes: Notes = {method: {} for method in methods}
         self.problems: list[str] = []
+        self.problem_stems: list[int] = []  # per problem: the index of its stem in the sorted stems, -1 before them
+        self.stem_index = -1
         self.workers = workers
         self.pool = ThreadPoolExecutor(workers) if workers > 1 else None
         self.pending: deque = deque()
@@ -137,6 +141,7 @@ class _Scoring:
     def report(self, message: str) -> None:
         logger.warning(message)
         self.problems.append(message)
+        self.problem_stems.append(self.stem_index)
 
     def load(self, path: Path, what: str) -> np.ndarray | None:
         try:
@@ -190,20 +195,25 @@ class _Scoring:
             self.notes[method][stem] = reasons
 
     def run(self, ir_images: Mapping[str, Path], vis_images: Mapping[str, Path],
-            fused_images: Mapping[str, Mapping[str, Path]], progress: bool) -> None:
-        """Score every method's image of every pair, in stem order."""
+            fused_images: Mapping[str, Mapping[str, Path]], progress: bool, share: tuple[int, int] = (0, 1)) -> None:
+        """Score every method's image of every pair, in stem order; with ``share`` (rank, world size) only the
+        stems ``rank, rank + world size, ...`` (rank 0 also reports fused images without sources)."""
         stems = sorted(set(ir_images) | set(vis_images))
-        for method, images in fused_images.items():
-            for stem in sorted(set(images) - set(stems)):
-                self.report(f"{method}: {images[stem]} has no infrared/visible pair of that name; skipped")
-        total = len(stems) * len(fused_images)
+        rank, world_size = share
+        if rank == 0:
+            for method, images in fused_images.items():
+                for stem in sorted(set(images) - set(stems)):
+                    self.report(f"{method}: {images[stem]} has no infrared/visible pair of that name; skipped")
+        indices = range(rank, len(stems), world_size)
+        total = len(indices) * len(fused_images)
         with (
             logging_redirect_tqdm(),
             tqdm(total=total, desc="evaluate", unit="image", disable=not progress) as bar,
             summarise_interruption(lambda: sum(map(len, self.scores.values())), total, "images",
                                    "nothing was written; run again to score them all"),
         ):
-            for stem in stems:
+            for self.stem_index in indices:
+                stem = stems[self.stem_index]
                 pair = self.sources(stem, ir_images, vis_images)
                 for method, images in fused_images.items():
                     bar.update(1)
@@ -251,22 +261,51 @@ def score_methods(
     Raises:
         SemfuseError: bad arguments, a missing folder, or nothing could be scored.
     """
+    share = _score_share(ir_dir, vis_dir, fused_dirs, metrics, progress, workers)
+    return _require_scores(_merge_shares([share]))
+
+
+_Share = tuple[FusionScores, list[int]]  # one rank's scores, and the stem index of each of its problems
+
+
+def _score_share(ir_dir: str | Path, vis_dir: str | Path, fused_dirs: Mapping[str, str | Path],
+                 metrics: str | Sequence[str] | None, progress: bool, workers: int,
+                 share: tuple[int, int] = (0, 1)) -> _Share:
+    """:func:`score_methods` of the stems of ``share`` (rank, world size), nothing raised for an empty result."""
     names = _metric_names(metrics, fused_dirs)
     ir_images, vis_images = list_images(ir_dir), list_images(vis_dir)
     fused_images = {method: list_images(folder) for method, folder in fused_dirs.items()}
     # No more workers than triplets: with one triplet, its tensor operations keep all the torch threads.
     triplets = sum(len(set(images) & set(ir_images) & set(vis_images)) for images in fused_images.values())
-    workers = max(1, min(workers, triplets))
+    workers = max(1, min(workers, -(-triplets // share[1])))
     scoring = _Scoring(list(fused_images), names, workers)
     try:
         with torch_threads(1 if workers > 1 else None):
-            scoring.run(ir_images, vis_images, fused_images, progress)
+            scoring.run(ir_images, vis_images, fused_images, progress, share)
     finally:
         scoring.close()
-    if not any(scoring.scores.values()):
-        raise SemfuseError(f"no fused image could be scored ({len(scoring.problems)} problems above); "
+    return FusionScores(names, scoring.scores, scoring.problems, scoring.notes), scoring.problem_stems
+
+
+def _merge_shares(shares: Sequence[_Share]) -> FusionScores:
+    """The scores of all ranks as one process would have them: images and problems in stem order."""
+    first = shares[0][0]
+    scores: Scores = {method: {} for method in first.scores}
+    notes: Notes = {method: {} for method in first.scores}
+    for method in scores:
+        for merged, part in ((scores, "scores"), (notes, "notes")):
+            rows = [row for share, _ in shares for row in getattr(share, part).get(method, {}).items()]
+            merged[method] = dict(sorted(rows))
+    problems = [(stem, rank, order, message) for rank, (share, stems) in enumerate(shares)
+                for order, (stem, message) in enumerate(zip(stems, share.problems, strict=True))]
+    return FusionScores(first.metrics, scores, [message for *_, message in sorted(problems)], notes)
+
+
+def _require_scores(scored: FusionScores) -> FusionScores:
+    if not any(scored.scores.values()):
+        raise SemfuseError(f"no fused image could be scored ({len(scored.problems)} problems above); "
                            "check the folders")
-    return FusionScores(names, scoring.scores, scoring.problems, scoring.notes)
+    return scored
 
 
 def write_scores(
@@ -308,6 +347,15 @@ def write_scores(
     return outputs
 
 
+def _check_outputs(ir_dir: str | Path, vis_dir: str | Path, fused_dirs: Mapping[str, str | Path], out_dir: str | Path,
+                   metrics: str | Sequence[str] | None, overwrite: bool, context: DistributedContext) -> None:
+    """Refuse existing outputs (unless ``overwrite``) and, under torchrun, missing input folders, before any work."""
+    if context.enabled:
+        for folder in (ir_dir, vis_dir, *fused_dirs.values()):
+            list_images(folder)
+    refuse_existing(output_files(Path(out_dir), _metric_names(metrics, fused_dirs)), overwrite)
+
+
 def evaluate_methods(
     ir_dir: str | Path,
     vis_dir: str | Path,
@@ -319,6 +367,7 @@ def evaluate_methods(
     weights: Mapping[str, str | Path] | None = None,
     command: Sequence[str] | None = None,
     workers: int = 1,
+    context: DistributedContext | None = None,
 ) -> EvaluationResult:
     """Score every method's fused images against the sources and write tables and CDF plots to ``out_dir``.
 
@@ -337,6 +386,9 @@ def evaluate_methods(
         command: the command line recorded in ``run.json`` (default: ``sys.argv``).
         workers: triplets scored at once (see :func:`score_methods`); ``semfuse evaluate`` passes ``--threads``
             (default: the physical cores).
+        context: the process group under ``torchrun`` (:func:`semfuse.sharding.torchrun_group`): rank 0 refuses
+            existing outputs once, every rank scores its share of the pairs, and rank 0 writes the gathered scores,
+            the same files as one process (the other ranks return the scores with no ``outputs``).
 
     Returns:
         The scores, the problems (skipped files) and the written files.
@@ -344,7 +396,17 @@ def evaluate_methods(
     Raises:
         SemfuseError: bad arguments, a missing folder, existing outputs, or nothing could be scored.
     """
-    refuse_existing(output_files(Path(out_dir), _metric_names(metrics, fused_dirs)), overwrite)
-    scored = score_methods(ir_dir, vis_dir, fused_dirs, metrics, progress, workers)
-    outputs = write_scores(scored, out_dir, {"ir": ir_dir, "vis": vis_dir}, fused_dirs, weights, command, overwrite)
+    context = context or DistributedContext()
+    decide_on_main(context, lambda: _check_outputs(ir_dir, vis_dir, fused_dirs, out_dir, metrics, overwrite, context))
+    share = _score_share(ir_dir, vis_dir, fused_dirs, metrics, progress and context.is_main, workers,
+                         (context.rank, context.world_size))
+    scored = _merge_shares(all_gather(context, share))
+    try:
+        _require_scores(scored)
+    except SemfuseError as error:
+        fail_once(context, error)
+    outputs = []
+    if context.is_main:
+        outputs = write_scores(scored, out_dir, {"ir": ir_dir, "vis": vis_dir}, fused_dirs, weights, command,
+                               overwrite)
     return EvaluationResult(scored.metrics, scored.scores, scored.problems, scored.notes, outputs)
