@@ -54,6 +54,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="network methods that support it (semfuse): fp32 (default) or bf16, bfloat16 autocast, "
                         "1.5-3x as fast on CUDA and on CPUs with AMX (slower on other CPUs), within about 2 grey "
                         "levels of fp32 (benchmarks/README.md)")
+    parser.add_argument("--batch", type=int, metavar="N",
+                        help="folders: fuse up to N consecutive pairs of equal size in one call (default: 1 on the "
+                        "CPU, where batching is slower and not bit-exact; 8 on CUDA)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="folders: N threads read and decode the next pairs and N threads encode and write the "
+                        "fused ones while the method runs (default: 2; 0: one pair after the other in one thread); "
+                        "the output files are the same bytes whatever N")
     parser.add_argument("--stretch", action="store_true",
                         help="min-max stretch each fused image to the full range, as the authors' test code does "
                         "before saving (the paper does not say so); raises EN, SD, SF and AG without adding "
@@ -211,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     """Fuse the pairs of the input options (and segment the fused images with ``--segment``); or a video pair."""
     from semfuse.device import resolve_device
     from semfuse.errors import SemfuseError
-    from semfuse.inference import fuse_pairs
+    from semfuse.inference import default_batch, fuse_pairs
 
     if _is_video(args):
         return _run_video(args)
@@ -222,8 +229,9 @@ def run(args: argparse.Namespace) -> int:
         raise SemfuseError("no pairs to fuse: no infrared and visible files share a name")
     segmenter = _segmenter_weights(args)
     fuse = _build_method(args)
+    batch = args.batch if args.batch is not None else default_batch(resolve_device(args.device))
     summary = fuse_pairs(fuse, pairs, out_dir, overwrite=args.overwrite, progress=not args.no_progress,
-                         skip_existing=args.skip_existing, stretch=args.stretch)
+                         skip_existing=args.skip_existing, stretch=args.stretch, batch=batch, workers=args.workers)
     if segmenter is not None:
         from semfuse.segmentation import segment_images
 
