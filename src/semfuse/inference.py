@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from threading import Event
 from typing import TypeVar
 
 import numpy as np
@@ -252,6 +253,7 @@ class _FolderRun:
         self.readers = ThreadPoolExecutor(workers, "semfuse-read") if workers else None
         self.writers = ThreadPoolExecutor(workers, "semfuse-write") if workers else None
         self.writing: dict[Future, Pair] = {}
+        self.disk_failed = Event()  # set by the write that stops the batch: the writes queued after it do nothing
 
     def run(self, pairs: list[Pair]) -> None:
         try:
@@ -303,12 +305,21 @@ class _FolderRun:
             self._write(item, fused_y[index:index + 1])
 
     def _write(self, item: _Loaded, fused_y: torch.Tensor) -> None:
-        task = partial(_outcome, partial(self._encode_and_write, item.vis, item.pair.name, fused_y))
+        task = partial(self._write_task, item.vis, item.pair.name, fused_y)
         if self.writers is None:
             self._record(item.pair, task())
             return
         self.writing[self.writers.submit(task)] = item.pair
         self._collect(every=len(self.writing) > self.ahead)
+
+    def _write_task(self, vis: torch.Tensor, name: str, fused_y: torch.Tensor) -> "Path | BaseException | None":
+        """Encode and write one fused image; None when an earlier write stopped the batch."""
+        if self.disk_failed.is_set():
+            return None
+        outcome = _outcome(partial(self._encode_and_write, vis, name, fused_y))
+        if isinstance(outcome, OutputWriteError) and outcome.stops_batch:
+            self.disk_failed.set()
+        return outcome
 
     def _encode_and_write(self, vis: torch.Tensor, name: str, fused_y: torch.Tensor) -> Path:
         fused = _as_array(_with_colour(fused_y, vis)[0])
@@ -325,8 +336,10 @@ class _FolderRun:
             if not future.cancelled():
                 self._record(pair, future.result())
 
-    def _record(self, pair: Pair, outcome: "Path | BaseException", ir: torch.Tensor | None = None) -> None:
+    def _record(self, pair: Pair, outcome: "Path | BaseException | None", ir: torch.Tensor | None = None) -> None:
         """Note a pair's outcome in the summary; raises for a disk problem that stops the batch."""
+        if outcome is None:  # not written: the batch stopped before
+            return
         self.bar.update(1)
         if isinstance(outcome, Path):
             self.summary.written.append(outcome)
