@@ -26,6 +26,7 @@ from semfuse.errors import SemfuseError
 from semfuse.files import OutputExistsError, OutputWriteError, refuse_existing
 from semfuse.interrupts import summarise_interruption
 from semfuse.methods.registry import FuseFn
+from semfuse.process import physical_cores
 
 logger = logging.getLogger("semfuse.fuse")
 T = TypeVar("T")
@@ -150,10 +151,14 @@ def default_batch(device: str | torch.device) -> int:
     return 8 if torch.device(device).type == "cuda" else 1
 
 
-def default_workers() -> int:
-    """Threads that read and decode, and threads that encode and write, by default: 2 (they overlap the method's
-    work; PIL, zlib and numpy release the GIL for most of it, and more threads gain nothing at the network's rate)."""
-    return 2
+def default_workers(device: str | torch.device) -> int:
+    """Reading threads, and writing threads, by default: 2 on the CPU, where the network sets the pace and two
+    hide the reading and writing behind it; on CUDA one per physical core up to 8, as PNG encoding then sets it.
+
+    >>> default_workers("cpu")
+    2
+    """
+    return min(8, max(2, physical_cores())) if torch.device(device).type == "cuda" else 2
 
 
 def fuse_pairs(
@@ -185,7 +190,7 @@ def fuse_pairs(
         batch: at most this many consecutive pairs of equal size per call of ``fuse`` (a failing batch is retried
             pair by pair, so one bad pair fails alone); :func:`default_batch` gives the device's default.
         workers: reading threads and writing threads (each); 0: everything in the calling thread, one pair after
-            the other; None: :func:`default_workers`.
+            the other; None: 2 (:func:`default_workers` gives the device's default).
 
     Raises:
         SemfuseError: before any work, if outputs exist and neither ``overwrite`` nor ``skip_existing`` is set, or
@@ -195,7 +200,7 @@ def fuse_pairs(
     out_dir = Path(out_dir)
     if overwrite and skip_existing:
         raise SemfuseError("give --overwrite (redo every pair) or --skip-existing (keep finished pairs), not both")
-    workers = default_workers() if workers is None else workers
+    workers = 2 if workers is None else workers
     if batch < 1 or workers < 0:
         raise SemfuseError(f"--batch needs N >= 1 (got {batch}) and --workers N >= 0 (got {workers})")
     if skip_existing:

@@ -59,8 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "CPU, where batching is slower and not bit-exact; 8 on CUDA)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="folders: N threads read and decode the next pairs and N threads encode and write the "
-                        "fused ones while the method runs (default: 2; 0: one pair after the other in one thread); "
-                        "the output files are the same bytes whatever N")
+                        "fused ones while the method runs (default: 2 on the CPU; on CUDA one per physical core, up "
+                        "to 8; 0: one pair after the other in one thread); the output files are the same bytes "
+                        "whatever N")
     parser.add_argument("--stretch", action="store_true",
                         help="min-max stretch each fused image to the full range, as the authors' test code does "
                         "before saving (the paper does not say so); raises EN, SD, SF and AG without adding "
@@ -218,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     """Fuse the pairs of the input options (and segment the fused images with ``--segment``); or a video pair."""
     from semfuse.device import resolve_device
     from semfuse.errors import SemfuseError
-    from semfuse.inference import default_batch, fuse_pairs
+    from semfuse.inference import default_batch, default_workers, fuse_pairs
 
     if _is_video(args):
         return _run_video(args)
@@ -229,13 +230,15 @@ def run(args: argparse.Namespace) -> int:
         raise SemfuseError("no pairs to fuse: no infrared and visible files share a name")
     segmenter = _segmenter_weights(args)
     fuse = _build_method(args)
-    batch = args.batch if args.batch is not None else default_batch(resolve_device(args.device))
+    device = resolve_device(args.device)
+    batch = args.batch if args.batch is not None else default_batch(device)
+    workers = args.workers if args.workers is not None else default_workers(device)
     summary = fuse_pairs(fuse, pairs, out_dir, overwrite=args.overwrite, progress=not args.no_progress,
-                         skip_existing=args.skip_existing, stretch=args.stretch, batch=batch, workers=args.workers)
+                         skip_existing=args.skip_existing, stretch=args.stretch, batch=batch, workers=workers)
     if segmenter is not None:
         from semfuse.segmentation import segment_images
 
         summary.failed += segment_images(summary.skipped + summary.written, segmenter, out_dir,
-                                         str(resolve_device(args.device)), args.overwrite or args.skip_existing,
+                                         str(device), args.overwrite or args.skip_existing,
                                          not args.no_progress)
     return _log_outcome(args, summary, len(pairs), unpaired, out_dir)
