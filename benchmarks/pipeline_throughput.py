@@ -9,9 +9,10 @@ written to a temporary folder:
   (``gpu_throughput.reference_rates``); timed before and after the rounds, the higher kept;
 * network: the fusion callable ``semfuse fuse`` builds (bundled weights, ``--precision``), called on the pairs
   already in memory in batches of ``--batch``: the method's own rate, host-device copies included;
-* folder: :func:`semfuse.inference.fuse_pairs` on the folder (``--workers`` threads each side, ``--batch``), and
-  the same with ``workers=0`` (one pair after the other in one thread): reading, colour, fusing, encoding and
-  atomic writing, as ``semfuse fuse --ir DIR --vis DIR`` runs it;
+* folder: :func:`semfuse.inference.fuse_pairs` on the folder (``--workers`` threads each side, default the
+  device's, and ``--batch``): reading, colour, fusing, encoding and atomic writing, as ``semfuse fuse --ir DIR
+  --vis DIR`` runs it; ``folder_alternative``: the same with 0 workers (one pair after the other in one thread)
+  where ``--workers`` is not 0, else with 2;
 * training (``--training``; on by default on CUDA): crops/s of both phases (``gpu_throughput.training_rates``) and
   the rate at which one thread reads and decodes a pair and cuts a crop, to say what limits training.
 
@@ -117,10 +118,11 @@ def loading_rate(pairs: list, crop: tuple[int, int], repeats: int) -> float:
 def measure_size(args: argparse.Namespace, device: torch.device, size: tuple[int, int], root: Path) -> dict:
     """Every entry at one size (W, H), in rounds."""
     image = (size[1], size[0])
-    pairs = make_folder(root, size, args.pairs)
+    pairs = make_folder(root, size, args.pairs or max(32, 512 * 640 * 480 // (size[0] * size[1])))
     fuse = get_method("semfuse", device=device, precision=args.precision)
     entries = {"network": network_call(fuse, pairs, args.batch, device)}
-    for name, workers in (("folder", args.workers), ("folder_sequential", 0)):
+    folders = {"folder": args.workers, "folder_alternative": 0 if args.workers else 2}
+    for name, workers in folders.items():
         entries[name] = lambda workers=workers: fuse_pairs(fuse, pairs, root / "out", overwrite=True, progress=False,
                                                            batch=args.batch, workers=workers)
     before = reference(device, image, args.matmul, args.warmup, args.repeats)
@@ -138,8 +140,9 @@ def measure_size(args: argparse.Namespace, device: torch.device, size: tuple[int
     for name, seconds in times.items():
         rows[name] = {"pairs_per_s": len(pairs) / statistics.median(seconds), "median_s": statistics.median(seconds),
                       "min_s": min(seconds), "max_s": max(seconds), "times_s": seconds}
-    rows["folder_over_network"] = rows["folder"]["pairs_per_s"] / rows["network"]["pairs_per_s"]
-    rows["sequential_over_network"] = rows["folder_sequential"]["pairs_per_s"] / rows["network"]["pairs_per_s"]
+    for name, workers in folders.items():
+        rows[name]["workers"] = workers
+        rows[f"{name}_over_network"] = rows[name]["pairs_per_s"] / rows["network"]["pairs_per_s"]
     rows["loading_crops_per_s_one_thread"] = loading_rate(pairs, (240, 320), 1)
     shutil.rmtree(root)
     return rows
@@ -151,11 +154,12 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, torch.device]:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 4 pairs, 1 round (a smoke run)")
     parser.add_argument("--sizes", nargs="+", help="W x H sizes (default: 640x480 on the CPU; 640x480 and "
                         "1920x1080 on CUDA)")
-    parser.add_argument("--pairs", type=int, help="pairs in the folder (default: CPU 8; CUDA 512)")
+    parser.add_argument("--pairs", type=int, help="pairs in the folder (default: CPU 8; CUDA 512 at 640x480, as "
+                        "many pixels at other sizes, at least 32)")
     parser.add_argument("--batch", type=int, help="pairs per call (default: the folder run's default by device)")
     parser.add_argument("--workers", type=int, help="threads each side (default: the folder run's default by device)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    parser.add_argument("--repeats", type=int, help="timed rounds (default: CPU 3, CUDA 5, quick 1)")
+    parser.add_argument("--repeats", type=int, help="timed rounds (default: 3, quick 1)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per reference entry")
     parser.add_argument("--matmul", type=int, help="matmul side (default: CPU 2048, CUDA 8192, quick 256)")
     parser.add_argument("--threads", type=int, default=physical_cores(), help="CPU threads (default: physical cores)")
@@ -168,10 +172,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, torch.device]:
     cuda = device.type == "cuda"
     args.sizes = [tuple(int(side) for side in size.split("x")) for size in
                   (args.sizes or (["64x48"] if args.quick else ["640x480", "1920x1080"] if cuda else ["640x480"]))]
-    args.pairs = args.pairs or (4 if args.quick else 512 if cuda else 8)
+    args.pairs = args.pairs or (4 if args.quick else None if cuda else 8)
     args.batch = args.batch or default_batch(device)
     args.workers = default_workers(device) if args.workers is None else args.workers
-    args.repeats = args.repeats or (1 if args.quick else 5 if cuda else 3)
+    args.repeats = args.repeats or (1 if args.quick else 3)
     args.matmul = args.matmul or (256 if args.quick else 8192 if cuda else 2048)
     args.training = cuda if args.training is None else args.training
     args.out = args.out or Path(__file__).resolve().parent / "results" / f"pipeline_throughput_{device.type}.json"
@@ -190,8 +194,9 @@ def main(argv: list[str] | None = None) -> dict:
             report["sizes"].append(measure_size(args, device, size, Path(temporary) / f"{size[0]}x{size[1]}"))
             row = report["sizes"][-1]
             print(f"{size[0]}x{size[1]}: network {row['network']['pairs_per_s']:.2f} pairs/s, folder "
-                  f"{row['folder']['pairs_per_s']:.2f} ({row['folder_over_network']:.3f} of the network), one "
-                  f"thread {row['folder_sequential']['pairs_per_s']:.2f}; reference conv3x3 "
+                  f"{row['folder']['pairs_per_s']:.2f} ({row['folder_over_network']:.3f} of the network), with "
+                  f"{row['folder_alternative']['workers']} workers {row['folder_alternative']['pairs_per_s']:.2f}; "
+                  "reference conv3x3 "
                   f"{row['reference']['conv3x3_all_widths_gflops']:.0f} GFLOP/s, matmul "
                   f"{row['reference']['matmul']['gflops']:.0f} GFLOP/s")
         if args.training:

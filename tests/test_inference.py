@@ -98,7 +98,7 @@ def test_skip_existing_keeps_finished_pairs_and_fuses_the_rest(mixed, tmp_path):
     out = tmp_path / "out"
     fuse_pairs(get_method("average"), mixed[:3], out, progress=False)
     before = {path.name: (path.stat().st_mtime_ns, path.stat().st_ino) for path in out.glob("*.png")}
-    summary = fuse_pairs(get_method("average"), mixed, out, progress=False, skip_existing=True, batch=2)
+    summary = fuse_pairs(get_method("average"), mixed, out, progress=False, skip_existing=True, batch=2, workers=2)
     assert sorted(path.name for path in summary.skipped) == sorted(before)
     assert sorted(path.name for path in summary.written) == [f"{name}.png" for name, _, _ in CROPS[3:]]
     assert {name: (out / name).stat().st_mtime_ns for name in before} == {n: t for n, (t, _) in before.items()}
@@ -139,5 +139,5 @@ def test_cli_batch_and_workers_write_the_same_files(mixed, tmp_path):
     ir, vis = mixed[0].ir.parent, mixed[0].vis.parent
     command = ["fuse", "--ir", str(ir), "--vis", str(vis), "--method", "average", "--device", "cpu", "--no-progress"]
     assert main([*command, "--out", str(tmp_path / "default")]) == 0
-    assert main([*command, "--out", str(tmp_path / "tuned"), "--batch", "3", "--workers", "0"]) == 0
+    assert main([*command, "--out", str(tmp_path / "tuned"), "--batch", "3", "--workers", "2"]) == 0
     assert _digests(tmp_path / "tuned") == _digests(tmp_path / "default") and len(_digests(tmp_path / "tuned")) == 7

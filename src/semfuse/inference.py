@@ -152,13 +152,15 @@ def default_batch(device: str | torch.device) -> int:
 
 
 def default_workers(device: str | torch.device) -> int:
-    """Reading threads, and writing threads, by default: 2 on the CPU, where the network sets the pace and two
-    hide the reading and writing behind it; on CUDA one per physical core up to 8, as PNG encoding then sets it.
+    """Reading threads, and writing threads, by default: on CUDA one per physical core up to 8, as PNG decoding and
+    encoding then set the pace; on the CPU 0, one pair after the other in one thread: there the network keeps every
+    core busy, reading and writing are a few per cent of its time, and threads beside it slowed a 2-core machine's
+    folder run to about 0.7 of the network alone (benchmarks/README.md, pipeline_throughput.py).
 
     >>> default_workers("cpu")
-    2
+    0
     """
-    return min(8, max(2, physical_cores())) if torch.device(device).type == "cuda" else 2
+    return min(8, max(2, physical_cores())) if torch.device(device).type == "cuda" else 0
 
 
 def fuse_pairs(
@@ -190,7 +192,7 @@ def fuse_pairs(
         batch: at most this many consecutive pairs of equal size per call of ``fuse`` (a failing batch is retried
             pair by pair, so one bad pair fails alone); :func:`default_batch` gives the device's default.
         workers: reading threads and writing threads (each); 0: everything in the calling thread, one pair after
-            the other; None: 2 (:func:`default_workers` gives the device's default).
+            the other; None: 0 (:func:`default_workers` gives the device's default).
 
     Raises:
         SemfuseError: before any work, if outputs exist and neither ``overwrite`` nor ``skip_existing`` is set, or
@@ -200,7 +202,7 @@ def fuse_pairs(
     out_dir = Path(out_dir)
     if overwrite and skip_existing:
         raise SemfuseError("give --overwrite (redo every pair) or --skip-existing (keep finished pairs), not both")
-    workers = 2 if workers is None else workers
+    workers = 0 if workers is None else workers
     if batch < 1 or workers < 0:
         raise SemfuseError(f"--batch needs N >= 1 (got {batch}) and --workers N >= 0 (got {workers})")
     if skip_existing:

@@ -21,7 +21,9 @@ def test_quick_cpu_run_writes_every_section(tmp_path, monkeypatch):
     (size,) = report["sizes"]
     assert size["size"] == [64, 48] and size["pairs"] == 4
     assert {"matmul", "conv3x3_32", "conv3x3_128", "conv3x3_all_widths_gflops"} <= set(size["reference"])
-    for entry in ("network", "folder", "folder_sequential"):
+    assert (size["folder"]["workers"], size["folder_alternative"]["workers"]) == (0, 2)  # the CPU's default, then 2
+    for entry in ("network", "folder", "folder_alternative"):
         assert size[entry]["pairs_per_s"] > 0
-    assert size["folder_over_network"] > 0 and size["loading_crops_per_s_one_thread"] > 0
+    assert size["folder_over_network"] > 0 and size["folder_alternative_over_network"] > 0
+    assert size["loading_crops_per_s_one_thread"] > 0
     assert [row["phase"] for row in report["training"]] == ["warm-start", "semantic"]

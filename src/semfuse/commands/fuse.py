@@ -59,9 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "CPU, where batching is slower and not bit-exact; 8 on CUDA)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="folders: N threads read and decode the next pairs and N threads encode and write the "
-                        "fused ones while the method runs (default: 2 on the CPU; on CUDA one per physical core, up "
-                        "to 8; 0: one pair after the other in one thread); the output files are the same bytes "
-                        "whatever N")
+                        "fused ones while the method runs (default: on CUDA one per physical core, up to 8; on the CPU "
+                        "0, one pair after the other in one thread, as the network keeps every core busy there); the "
+                        "output files are the same bytes whatever N")
     parser.add_argument("--stretch", action="store_true",
                         help="min-max stretch each fused image to the full range, as the authors' test code does "
                         "before saving (the paper does not say so); raises EN, SD, SF and AG without adding "
