@@ -6,7 +6,8 @@ written to a temporary folder:
 
 * reference: fp32 GFLOP/s of a square matmul (``--matmul`` side) and of a 3x3 convolution at each width of the
   network (32, 64, 96, 128 channels at the size / 2^scale), and the same convolutions in bf16 on CUDA
-  (``gpu_throughput.reference_rates``); timed before and after the rounds, the higher kept;
+  (``gpu_throughput.reference_rates``); timed before and after the rounds, the higher kept; under PyTorch's TF32
+  defaults (cuDNN convolutions in TF32, matmuls not; recorded in the JSON), the settings ``semfuse fuse`` runs in;
 * network: the fusion callable ``semfuse fuse`` builds (bundled weights, ``--precision``), called on the pairs
   already in memory in batches of ``--batch``: the method's own rate, host-device copies included;
 * folder: :func:`semfuse.inference.fuse_pairs` on the folder (``--workers`` threads each side, default the
@@ -188,6 +189,8 @@ def main(argv: list[str] | None = None) -> dict:
     reuse_freed_memory()
     report = {"benchmark": "pipeline_throughput", "device": str(device), **environment(),
               "settings": {key: value for key, value in vars(args).items() if key != "out"} | {"out": str(args.out)},
+              "tf32": {"cudnn_convolutions": torch.backends.cudnn.allow_tf32,  # PyTorch's defaults, as semfuse runs
+                       "matmul": torch.backends.cuda.matmul.allow_tf32},
               "sizes": []}
     with tempfile.TemporaryDirectory(prefix="semfuse-pipeline-") as temporary:
         for size in args.sizes:
