@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+import semfuse.commands.fuse as fuse_command
 import semfuse.inference as inference
 from semfuse.cli import main
 from semfuse.data.io import write_image
@@ -27,7 +28,8 @@ def _failing_write(code: int):
 
 @pytest.mark.parametrize(
     "code, advice",
-    [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "the file system is read-only"), (errno.EACCES, "no permission")],
+    [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "the file system is read-only"),
+     (errno.EACCES, "no permission")],
     ids=["ENOSPC", "EROFS", "EACCES"],
 )
 def test_a_failed_write_names_path_and_cause_and_leaves_nothing(tmp_path, code, advice):
@@ -65,7 +67,7 @@ def test_fuse_stops_at_a_disk_failure_with_one_line(pairs, tmp_path, monkeypatch
 
     monkeypatch.setattr(inference, "write_image", save_then_fail)
     assert main(["fuse", "--ir", str(ir), "--vis", str(vis), "--out", str(out), "--method", "average",
-                 "--no-progress"]) == 2
+                 "--no-progress", "--workers", "1"]) == 2  # one writing thread: the writes in order
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert err.startswith(f"semfuse fuse: error: cannot write {out / 'b.png'}: {os.strerror(code)}")
@@ -160,13 +162,13 @@ def test_out_of_memory_names_the_size_and_what_helps(pairs, tmp_path, monkeypatc
     ir, vis = pairs
     calls = []
 
-    def fuse_arrays(fuse, ir_array, vis_array):
+    def fuse(ir_batch, vis_batch):
         calls.append(1)
         if len(calls) == 2:
             raise error
-        return ir_array
+        return ir_batch
 
-    monkeypatch.setattr(inference, "fuse_arrays", fuse_arrays)
+    monkeypatch.setattr(fuse_command, "_build_method", lambda args: fuse)
     out = tmp_path / "out"
     assert main(["fuse", "--ir", str(ir), "--vis", str(vis), "--out", str(out), "--method", "average",
                  "--no-progress"]) == 1

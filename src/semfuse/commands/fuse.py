@@ -60,6 +60,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="network methods that support it (semfuse): fp32 (default) or bf16, bfloat16 autocast, "
                         "1.5-3x as fast on CUDA and on CPUs with AMX (slower on other CPUs), within about 2 grey "
                         "levels of fp32 (benchmarks/README.md)")
+    parser.add_argument("--batch", type=int, metavar="N",
+                        help="folders: fuse up to N consecutive pairs of equal size in one call (default: 1 on the "
+                        "CPU, where batching is slower and not bit-exact; 8 on CUDA)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="folders: N threads read and decode the next pairs and N threads encode and write the "
+                        "fused ones while the method runs (default: on CUDA one per physical core, up to 8; on the CPU "
+                        "0, one pair after the other in one thread, as the network keeps every core busy there); the "
+                        "output files are the same bytes whatever N")
     parser.add_argument("--stretch", action="store_true",
                         help="min-max stretch each fused image to the full range, as the authors' test code does "
                         "before saving (the paper does not say so); raises EN, SD, SF and AG without adding "
@@ -254,7 +262,7 @@ def _plan(args: argparse.Namespace, context: "DistributedContext") -> _Plan:
 def _fuse_share(args: argparse.Namespace, plan: _Plan, context: "DistributedContext") -> "FuseSummary":
     """Fuse (and segment) this process's share of the pairs: all of them without torchrun."""
     from semfuse.device import resolve_device
-    from semfuse.inference import FuseSummary, fuse_pairs, output_path
+    from semfuse.inference import FuseSummary, default_batch, default_workers, fuse_pairs, output_path
     from semfuse.sharding import shard
 
     pairs, kept = plan.pairs, []
@@ -264,10 +272,12 @@ def _fuse_share(args: argparse.Namespace, plan: _Plan, context: "DistributedCont
         kept = [output_path(plan.out_dir, name) for name in shard(plan.kept, context.rank, context.world_size)]
     summary = FuseSummary()
     if pairs:
-        fuse = _build_method(args)
+        fuse, device = _build_method(args), resolve_device(args.device)
+        batch = args.batch if args.batch is not None else default_batch(device)
+        workers = args.workers if args.workers is not None else default_workers(device)
         summary = fuse_pairs(fuse, pairs, plan.out_dir, overwrite=args.overwrite,
                              progress=not args.no_progress and context.is_main, skip_existing=args.skip_existing,
-                             stretch=args.stretch)
+                             stretch=args.stretch, batch=batch, workers=workers)
     summary.skipped += kept
     if plan.segmenter is not None and summary.skipped + summary.written:
         from semfuse.segmentation import segment_images
