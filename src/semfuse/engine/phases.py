@@ -12,6 +12,7 @@ group with its ``lr_mult``) and ``checkpoint_modules()``. Phases take plain valu
 learning-rate factor); the trainer reads them from the config.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -26,16 +27,17 @@ from semfuse.losses.warm_start import warm_start_loss
 from semfuse.models.segmenter import Segmenter
 
 
-class Phase(nn.Module):
-    """What the trainer needs of a phase besides ``forward(batch) -> {"loss", ...}``."""
+class Phase(nn.Module, ABC):
+    """What the trainer needs of a phase besides ``forward(batch) -> {"loss", ...}`` (an abstract base: every phase
+    defines both methods)."""
 
+    @abstractmethod
     def parameter_groups(self) -> list[dict]:
         """The optimiser's parameter groups, each with its learning-rate factor ``lr_mult``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         """The modules a checkpoint holds, by name."""
-        raise NotImplementedError
 
 
 class WarmStartPhase(Phase):
