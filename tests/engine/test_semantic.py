@@ -10,7 +10,7 @@ import torch
 
 from semfuse.config import Source, load_config
 from semfuse.data.datasets import PairedDataset, collect_pairs
-from semfuse.engine import trainer
+from semfuse.engine import loop, trainer
 from semfuse.losses.correlation import correlation_regulariser
 from semfuse.losses.semantic import semantic_loss
 from semfuse.models.fusion_net import FusionNetConfig, build_fusion_net
@@ -68,7 +68,7 @@ def test_semantic_phase_lowers_the_loss_and_validates(tmp_path, labelled_msrs):
 def test_semantic_resume_after_a_kill_continues_exactly(tmp_path, labelled_msrs, monkeypatch):
     trainer.fit(_config(tmp_path, labelled_msrs, "straight"), progress=False)
     calls = {"n": 0}
-    original = trainer.train_one_iteration
+    original = loop.train_one_iteration
 
     def killed_in_semantic(*args):
         calls["n"] += 1
@@ -77,10 +77,10 @@ def test_semantic_resume_after_a_kill_continues_exactly(tmp_path, labelled_msrs,
         return original(*args)
 
     config = _config(tmp_path, labelled_msrs, "killed")
-    monkeypatch.setattr(trainer, "train_one_iteration", killed_in_semantic)
+    monkeypatch.setattr(loop, "train_one_iteration", killed_in_semantic)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(config, progress=False)
-    monkeypatch.setattr(trainer, "train_one_iteration", original)
+    monkeypatch.setattr(loop, "train_one_iteration", original)
     trainer.fit(config, resume=True, progress=False)
     for name in ("fusion_net", "segmenter"):
         a, b = (torch.load(tmp_path / run / "semantic/last.pt", weights_only=True)[name] for run in ("straight", "killed"))

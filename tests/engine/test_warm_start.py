@@ -8,7 +8,7 @@ import torch
 from semfuse.config import Source, load_config
 from semfuse.data.colour import luminance
 from semfuse.data.datasets import PairedDataset, collect_pairs
-from semfuse.engine import trainer
+from semfuse.engine import loop, trainer
 from semfuse.engine.schedule import poly_with_warmup
 from semfuse.errors import SemfuseError
 from semfuse.losses.warm_start import warm_start_loss
@@ -64,7 +64,7 @@ def test_resume_after_a_kill_continues_the_exact_trajectory(tmp_path, bundled_da
     straight = trainer.fit(_config(tmp_path, bundled_data, iters=10, name="straight"), progress=False)
 
     calls = {"n": 0}
-    original = trainer.train_one_iteration
+    original = loop.train_one_iteration
 
     def killed_at_eight(*args):
         calls["n"] += 1
@@ -73,10 +73,10 @@ def test_resume_after_a_kill_continues_the_exact_trajectory(tmp_path, bundled_da
         return original(*args)
 
     config = _config(tmp_path, bundled_data, iters=10, name="killed")
-    monkeypatch.setattr(trainer, "train_one_iteration", killed_at_eight)
+    monkeypatch.setattr(loop, "train_one_iteration", killed_at_eight)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(config, progress=False)
-    monkeypatch.setattr(trainer, "train_one_iteration", original)
+    monkeypatch.setattr(loop, "train_one_iteration", original)
     with pytest.raises(SemfuseError, match="--resume"):
         trainer.fit(config, progress=False)
     resumed = trainer.fit(config, resume=True, progress=False)

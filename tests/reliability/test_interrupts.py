@@ -149,10 +149,10 @@ def _train(run_dir: Path, *extra: str) -> list[str]:
 
 def test_interrupted_training_resumes_exactly(tmp_path, monkeypatch, capsys):
     """Ctrl-C at iteration 3 of 4 (checkpoint at 2), then --resume: the same weights as an uninterrupted run."""
-    import semfuse.engine.trainer as trainer
+    import semfuse.engine.loop as loop
 
     assert main(_train(tmp_path / "whole")) == 0
-    real, calls = trainer.train_one_iteration, []
+    real, calls = loop.train_one_iteration, []
 
     def interrupted_at_three(*args, **kwargs):
         calls.append(1)
@@ -160,11 +160,11 @@ def test_interrupted_training_resumes_exactly(tmp_path, monkeypatch, capsys):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "train_one_iteration", interrupted_at_three)
+    monkeypatch.setattr(loop, "train_one_iteration", interrupted_at_three)
     assert main(_train(tmp_path / "cut")) == 130
     assert "interrupted" in capsys.readouterr().err
     assert not (tmp_path / "cut" / "fusion_net.safetensors").exists()
-    monkeypatch.setattr(trainer, "train_one_iteration", real)
+    monkeypatch.setattr(loop, "train_one_iteration", real)
     assert main(_train(tmp_path / "cut", "--resume")) == 0
     whole = load_file(str(tmp_path / "whole" / "fusion_net.safetensors"))
     resumed = load_file(str(tmp_path / "cut" / "fusion_net.safetensors"))

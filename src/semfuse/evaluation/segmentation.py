@@ -22,8 +22,9 @@ from semfuse.data.datasets import FusedImageDataset, RandomCropDataset, label_pi
 from semfuse.data.io import ImageReadError, list_images
 from semfuse.data.pairs import Pair, PairListing, discover_pairs
 from semfuse.device import resolve_device
+from semfuse.engine.loop import RunContext, train_phase
 from semfuse.engine.phases import SegmentationPhase
-from semfuse.engine.trainer import RunContext, resolve_classes, train_phase
+from semfuse.engine.trainer import resolve_classes
 from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write_text, refuse_existing
 from semfuse.losses.semantic import class_weights
