@@ -36,9 +36,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _env import environment, time_calls, write_report  # noqa: E402
 
+from semfuse.data.videos import H264_CRF, encoder_settings  # noqa: E402
 from semfuse.device import resolve_device
 from semfuse.methods import get_method
-from semfuse.video import H264_CRF, encoder_settings, fuse_frame, fuse_video
+from semfuse.video import fuse_frame, fuse_video  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "src" / "semfuse" / "samples"

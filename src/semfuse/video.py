@@ -9,8 +9,8 @@
 * **Per frame** (:func:`fuse_frame`): the infrared frame reduced to BT.601 luminance as for images, the visible frame
   kept in colour, :func:`semfuse.inference.fuse_arrays` (fuse the visible Y, restore its Cb/Cr) and
   :func:`semfuse.data.io.to_uint8`: a video frame is fused exactly as the same frame saved as PNG would be.
-* **Codecs** (:func:`encoder_settings`): ``.mp4``/``.mkv``/``.mov`` are H.264 (libx264, CRF 18, visually lossless,
-  yuv420p; yuv444p when a side is odd, which 4:2:0 cannot hold); ``.avi`` is MPEG-4 Part 2 (``mpeg4``, qscale 2).
+* **Files and codecs**: read and written by :mod:`semfuse.data.videos` (``.mp4``/``.mkv``/``.mov`` as H.264,
+  ``.avi`` as MPEG-4 Part 2; :func:`semfuse.data.videos.encoder_settings`).
 * **Threads**: each input is decoded by its own thread into a bounded queue and the output is encoded by another, so
   that decoding and encoding overlap with the fusion (``benchmarks/video_fps.py`` measures the shares).
 * **Files**: the outputs are encoded to hidden temporary files beside the targets and renamed when complete
@@ -18,16 +18,12 @@
 """
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import torch
 from torch import nn
@@ -35,6 +31,7 @@ from tqdm import tqdm
 
 from semfuse.data.convert import infrared_luminance
 from semfuse.data.io import to_uint8
+from semfuse.data.videos import FrameReader, VideoInfo, VideoWriter, encoder_settings, open_video
 from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write, refuse_existing
 from semfuse.inference import fuse_arrays
@@ -42,31 +39,7 @@ from semfuse.methods.registry import FuseFn
 
 logger = logging.getLogger("semfuse.video")
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "VideoSummary", "default_max_offset", "encoder_settings", "fuse_frame",
-           "fuse_video", "open_video", "overlay_path", "pair_by_time"]
-
-VIDEO_EXTENSIONS = (".avi", ".mkv", ".mov", ".mp4")
-H264_CRF = 18  # libx264's "visually lossless" quality (0 lossless, 23 its default, 51 worst)
-MPEG4_QSCALE = 2  # mpeg4's fixed quantiser (1 best, 31 worst): near-transparent
-QUEUE_DEPTH = 8  # frames buffered between a decoding thread, the fusion and the encoding thread
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What :func:`open_video` learnt of a file's first video track: size, average rate (frames per second),
-    frame count (None when the container does not say) and whether it is in colour."""
-
-    path: Path
-    width: int
-    height: int
-    rate: Fraction
-    frames: int | None
-    colour: bool
-
-    @property
-    def frame_interval(self) -> float:
-        """Seconds between two frames at the average rate."""
-        return float(1 / self.rate)
+__all__ = ["VideoSummary", "default_max_offset", "fuse_frame", "fuse_video", "overlay_path", "pair_by_time"]
 
 
 @dataclass
@@ -91,39 +64,6 @@ class VideoSummary:
     def fps(self) -> float:
         """Frames written per second of wall-clock time, end to end."""
         return self.written / self.seconds if self.seconds > 0 else 0.0
-
-
-def open_video(path: str | Path, role: str) -> tuple[Any, VideoInfo]:
-    """Open ``path`` (the ``role`` video, e.g. "infrared") and describe its first video track.
-
-    Returns the open PyAV container (the caller closes it) and its :class:`VideoInfo`.
-
-    Raises:
-        SemfuseError: one line for a missing file, a file FFmpeg cannot read, or a file without a video track.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise SemfuseError(f"the {role} video {path} does not exist" if not path.exists() else
-                           f"the {role} video {path} is not a file")
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as error:
-        raise SemfuseError(f"cannot read the {role} video {path}: {error.strerror or error}; give a complete video "
-                           f"file ({', '.join(VIDEO_EXTENSIONS)})") from None
-    if not container.streams.video:
-        kinds: list[str] = sorted({stream.type for stream in container.streams}) or ["no streams"]
-        container.close()
-        raise SemfuseError(f"the {role} file {path} has no video track (it holds {', '.join(kinds)}); give a video")
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"  # FFmpeg's own frame/slice threads for decoding
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    if not rate:
-        container.close()
-        raise SemfuseError(f"the {role} video {path} states no frame rate; remux it, e.g. ffmpeg -i {path.name} "
-                           f"-c copy fixed{path.suffix}")
-    grey = stream.format is not None and stream.format.name.startswith(("gray", "mono", "ya"))
-    info = VideoInfo(path, stream.width, stream.height, Fraction(rate), stream.frames or None, not grey)
-    return container, info
 
 
 def default_max_offset(ir: VideoInfo, vis: VideoInfo) -> float:
@@ -177,27 +117,6 @@ def fuse_frame(fuse: FuseFn, ir: np.ndarray, vis: np.ndarray) -> np.ndarray:
     return to_uint8(fuse_arrays(fuse, ir_float, vis.astype(np.float32) / 255.0))
 
 
-def encoder_settings(suffix: str, width: int, height: int) -> tuple[str, str, dict[str, str]]:
-    """(codec, pixel format, codec options) of an output file named ``*suffix`` of ``width`` x ``height``.
-
-    Example:
-        >>> encoder_settings(".mp4", 640, 480)
-        ('libx264', 'yuv420p', {'crf': '18', 'preset': 'veryfast'})
-        >>> encoder_settings(".mkv", 641, 480)[1]  # 4:2:0 needs even sides
-        'yuv444p'
-        >>> encoder_settings(".avi", 640, 480)
-        ('mpeg4', 'yuv420p', {'qscale': '2'})
-    """
-    suffix = suffix.lower()
-    if suffix not in VIDEO_EXTENSIONS:
-        raise SemfuseError(f"cannot write video as {suffix or 'a file without extension'}; name the output "
-                           f"{' or '.join(VIDEO_EXTENSIONS)}")
-    if suffix == ".avi":
-        return "mpeg4", "yuv420p", {"qscale": str(MPEG4_QSCALE)}
-    pixels = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-    return "libx264", pixels, {"crf": str(H264_CRF), "preset": "veryfast"}
-
-
 def overlay_path(out: str | Path) -> Path:
     """Where ``--segment`` writes the overlay video of the fused video ``out``: ``NAME_overlay.EXT`` beside it.
 
@@ -207,123 +126,6 @@ def overlay_path(out: str | Path) -> Path:
     """
     out = Path(out)
     return out.with_name(f"{out.stem}_overlay{out.suffix}")
-
-
-class _FrameReader:
-    """Decodes a container's first video track in a thread into a bounded queue; iterating gives
-    ``(seconds, uint8 (H, W) or (H, W, 3))``. ``error`` says why decoding stopped before the end, if it did."""
-
-    _END = object()
-
-    def __init__(self, container: Any, info: VideoInfo, role: str):
-        self.container, self.info, self.role = container, info, role
-        self.error: str | None = None
-        self.frames, self.last_time, self.finished = 0, float("-inf"), False
-        self._queue: queue.Queue = queue.Queue(QUEUE_DEPTH)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._decode, name=f"decode-{role}", daemon=True)
-        self._thread.start()
-
-    def _decode(self) -> None:
-        stream = self.container.streams.video[0]
-        image_format = "rgb24" if self.info.colour else "gray"
-        try:
-            for index, frame in enumerate(self.container.decode(stream)):
-                seconds = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else \
-                    index / self.info.rate  # an exact Fraction: ties in pair_by_time are real ties
-                if not self._put((seconds, frame.to_ndarray(format=image_format))):
-                    return
-        except (av.FFmpegError, ValueError, OSError) as error:
-            self.error = f"the {self.role} video {self.info.path} is damaged after frame {self.frames}: {error}"
-        self._put(self._END)
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
-        while (item := self._queue.get()) is not self._END:
-            self.frames, self.last_time = self.frames + 1, item[0]
-            yield item
-        self.finished = True
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.container.close()
-
-
-class _Writer:
-    """Encodes frames in a thread into one or two open output containers (the fused video, the overlay video)."""
-
-    _END = object()
-
-    def __init__(self, outputs: list[tuple[Path, Path]], info: VideoInfo):
-        self.containers: list[Any] = []
-        self.streams: list[av.VideoStream] = []
-        for target, temporary in outputs:
-            codec, pixels, options = encoder_settings(target.suffix, info.width, info.height)
-            container = av.open(str(temporary), mode="w", format=_container_format(target.suffix))
-            stream = container.add_stream(codec, rate=info.rate, options=options)
-            assert isinstance(stream, av.VideoStream)  # a video codec gives a video stream
-            stream.width, stream.height, stream.pix_fmt = info.width, info.height, pixels
-            self.containers.append(container)
-            self.streams.append(stream)
-        self.time_base = 1 / info.rate  # of the frames' pts: one tick per infrared frame
-        self.error: SemfuseError | None = None
-        self._queue: queue.Queue = queue.Queue(QUEUE_DEPTH)
-        self._thread = threading.Thread(target=self._encode, name="encode", daemon=True)
-        self._thread.start()
-
-    def _encode(self) -> None:
-        received_end = False
-        try:
-            while (item := self._queue.get()) is not self._END:
-                index, images = item
-                for container, stream, image in zip(self.containers, self.streams, images):
-                    frame = av.VideoFrame.from_ndarray(image, format="rgb24" if image.ndim == 3 else "gray")
-                    frame.pts, frame.time_base = index, self.time_base
-                    container.mux(stream.encode(frame.reformat(format=stream.pix_fmt)))
-            received_end = True
-            for container, stream in zip(self.containers, self.streams):
-                container.mux(stream.encode(None))
-        except (av.FFmpegError, ValueError, OSError) as error:
-            self.error = SemfuseError(f"encoding the output video failed: {error}")
-            while not received_end and self._queue.get() is not self._END:  # the producer checks self.error
-                pass
-
-    def put(self, index: int, images: list[np.ndarray]) -> None:
-        if self.error is not None:
-            raise self.error
-        self._queue.put((index, images))
-
-    def finish(self) -> None:
-        """Flush the encoders and close the files; raises the encoding error, if there was one."""
-        self._queue.put(self._END)
-        self._thread.join()
-        for container in self.containers:
-            container.close()
-        if self.error is not None:
-            raise self.error
-
-    def abandon(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(self._END)
-            self._thread.join()
-        for container in self.containers:
-            try:
-                container.close()
-            except (av.FFmpegError, OSError):  # the file is removed anyway
-                pass
-
-
-def _container_format(suffix: str) -> str:
-    return {".mkv": "matroska", ".mov": "mov", ".avi": "avi"}.get(suffix.lower(), "mp4")
 
 
 def _check_pair(ir: VideoInfo, vis: VideoInfo, out: Path) -> None:
@@ -388,7 +190,7 @@ def fuse_video(
         refuse_existing(targets, overwrite)
         summary = VideoSummary(out, targets[1] if segmenter is not None else None)
         limit = default_max_offset(ir, vis) if max_offset is None else max_offset
-        readers = [_FrameReader(ir_container, ir, "infrared"), _FrameReader(vis_container, vis, "visible")]
+        readers = [FrameReader(ir_container, ir, "infrared"), FrameReader(vis_container, vis, "visible")]
         opened = []  # the readers close them now
     except BaseException:
         for container, _ in opened:
@@ -415,11 +217,11 @@ def _write_outputs(targets: list[Path], encode: Callable[[list[Path]], None], ov
     nested([], targets)
 
 
-def _run(fuse: FuseFn, readers: list[_FrameReader], ir: VideoInfo, temporaries: list[Path], targets: list[Path],
+def _run(fuse: FuseFn, readers: list[FrameReader], ir: VideoInfo, temporaries: list[Path], targets: list[Path],
          max_offset: float, summary: VideoSummary, segmenter: nn.Module | None, device: torch.device,
          progress: bool) -> None:
     """Pair, fuse, (segment) and encode every frame into ``temporaries``; fills ``summary``."""
-    writer = _Writer(list(zip(targets, temporaries)), ir)
+    writer = VideoWriter(list(zip(targets, temporaries)), ir)
     first, pts = None, -1
     bar = tqdm(total=ir.frames, desc="fusing", unit="frame", disable=not progress, dynamic_ncols=True)
     try:
@@ -449,7 +251,7 @@ def _run(fuse: FuseFn, readers: list[_FrameReader], ir: VideoInfo, temporaries: 
         bar.close()
 
 
-def _check_written(summary: VideoSummary, readers: list[_FrameReader], max_offset: float) -> None:
+def _check_written(summary: VideoSummary, readers: list[FrameReader], max_offset: float) -> None:
     """Raise when not one frame was fused (no output is then written)."""
     infrared, visible = readers
     if summary.written:
@@ -464,7 +266,7 @@ def _check_written(summary: VideoSummary, readers: list[_FrameReader], max_offse
                        "the same time, or raise --max-offset")
 
 
-def _unpaired(summary: VideoSummary, visible: _FrameReader, seconds: float, offset: float, max_offset: float) -> None:
+def _unpaired(summary: VideoSummary, visible: FrameReader, seconds: float, offset: float, max_offset: float) -> None:
     """Record an infrared frame without a visible partner: a gap, or the visible stream's early end."""
     if visible.finished and seconds > visible.last_time + max_offset:
         if summary.ended_early is None:
@@ -475,7 +277,7 @@ def _unpaired(summary: VideoSummary, visible: _FrameReader, seconds: float, offs
                            f"(nearest {float(offset):.3f} s away)")
 
 
-def _visible_left(summary: VideoSummary, readers: list[_FrameReader], max_offset: float) -> None:
+def _visible_left(summary: VideoSummary, readers: list[FrameReader], max_offset: float) -> None:
     """After the infrared stream: note a damaged infrared file, or visible frames beyond its end left unfused."""
     infrared, visible = readers
     if infrared.error is not None:

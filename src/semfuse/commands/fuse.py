@@ -175,8 +175,8 @@ def _log_outcome(args: argparse.Namespace, summary: "FuseSummary", pairs: int, u
 
 def _is_video(args: argparse.Namespace) -> bool:
     """Whether the options name videos; if any of --ir, --vis and --out does, all three must."""
+    from semfuse.data.videos import VIDEO_EXTENSIONS
     from semfuse.errors import SemfuseError
-    from semfuse.video import VIDEO_EXTENSIONS
 
     paths = {"--ir": args.ir, "--vis": args.vis, "--out": args.out}
     videos = {flag for flag, path in paths.items() if path is not None and path.suffix.lower() in VIDEO_EXTENSIONS}
