@@ -1,0 +1,243 @@
+"""The rows of the proxy Table II and what ``results/`` holds: the table in the paper's layout (Markdown + CSV), the
+fusion metrics of each row, the Fig. 7-style images, each row's logs and configs, and the compute used."""
+
+import csv
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from semfuse.report.segmentation import aggregate_seeds
+
+METRICS = ("SF", "AG", "MI", "VIF", "Qabf")
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    label: str
+    group: str  # Table II's Structure / Strategy, Fig. 7's semantic loss, or a reference
+    ablation: str | None  # configs/ablations/NAME.yaml, None: the full method as it is
+    paper: tuple[float, float, float] | None = None  # Table II: Car IoU, Person IoU, mIoU (MFNet, %)
+    trained: bool = True  # False: the bundled warm start, no joint phase
+
+
+# The order in which the driver runs them: the reference, then the rows that need no warm start of their own
+# (about 30 minutes each on the 2-core CPU), then those that do (about 80).
+ROWS = {
+    "ours": RowSpec("Ours (Ave-ST)", "", None, (85.30, 71.65, 54.61)),
+    "ave": RowSpec("Ave (warm start alone)", "reference", None, trained=False),
+    "wo_ws": RowSpec("w/o WS", "Strategy", "wo_ws", (84.43, 70.91, 51.02)),
+    "max_st": RowSpec("Max-ST", "Strategy", "max_st", (85.66, 71.90, 53.70)),
+    "wo_reg": RowSpec("w/o L_reg", "Strategy", "wo_reg", (85.05, 71.28, 53.40)),
+    "wo_sem": RowSpec("w/o L_sem", "Fig. 7", "wo_sem"),
+    "wo_person": RowSpec("w/o Person", "Fig. 7", "wo_person"),
+    "wo_car": RowSpec("w/o Car", "Fig. 7", "wo_car"),
+    "wo_car_person": RowSpec("w/o Car & Person", "Fig. 7", "wo_car_person"),
+    "wo_sla": RowSpec("w/o SLA", "Structure", "wo_sla", (85.11, 71.25, 53.21)),
+    "cha": RowSpec("CHA", "Structure", "cha", (84.37, 71.53, 53.48)),
+    "spa": RowSpec("SPA", "Structure", "spa", (84.90, 71.30, 53.78)),
+    "official_attention": RowSpec("official attention", "Structure (not in the paper)", "official_attention"),
+}
+
+
+def row_scores(out: Path, name: str) -> dict | None:
+    """{"seeds", "mean", "std"} of a row's protocol runs (population std over seeds, as the proxy Table I), or None."""
+    runs = {}
+    for path in sorted((out / "segeval" / name).glob("seed*/scores.json")):
+        result = json.loads(path.read_text())["methods"][name]
+        runs |= {int(seed): scores for seed, scores in result["seeds"].items()}
+    if not runs:
+        return None
+    mean, std = aggregate_seeds([runs[seed] for seed in sorted(runs)])
+    return {"seeds": sorted(runs), "mean": mean, "std": std}
+
+
+def compare(row: dict, ours: dict | None) -> tuple[float | None, str]:
+    """(mIoU difference to the full method in points, whether it exceeds 2 x the larger of the two stds)."""
+    if ours is None or row is ours:
+        return None, ""
+    delta = 100 * (row["mean"]["mIoU"] - ours["mean"]["mIoU"])
+    needed = 200 * max(row["std"]["mIoU"], ours["std"]["mIoU"])
+    if len(row["seeds"]) < 2 or len(ours["seeds"]) < 2:
+        return delta, "one seed"
+    return delta, (("yes, lower" if delta < 0 else "yes, higher") if abs(delta) > needed else "no")
+
+
+def _pm(scores: dict, *keys: str) -> str:
+    mean, std = scores["mean"], scores["std"]
+    for key in keys:
+        mean, std = mean[key], std[key]
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def table_rows(out: Path) -> list[dict]:
+    """One record per row of ROWS, done or not, with everything the Markdown and CSV tables show."""
+    scores = {name: row_scores(out, name) for name in ROWS}
+    records = []
+    for name, spec in ROWS.items():
+        result = scores[name]
+        delta, exceeds = compare(result, scores["ours"]) if result else (None, "")
+        paper_delta = round(spec.paper[2] - ROWS["ours"].paper[2], 2) if spec.paper and name != "ours" else None
+        record = {"row": name, "label": spec.label, "group": spec.group, "seeds": len(result["seeds"]) if result else 0,
+                  "paper_car": spec.paper[0] if spec.paper else None,
+                  "paper_person": spec.paper[1] if spec.paper else None,
+                  "paper_miou": spec.paper[2] if spec.paper else None, "paper_delta": paper_delta,
+                  "delta_miou": None if delta is None else round(delta, 2), "exceeds_2std": exceeds}
+        for key, path in (("person", ("IoU", "person")), ("car", ("IoU", "car")), ("miou", ("mIoU",))):
+            for stat in ("mean", "std"):
+                value = result[stat] if result else None
+                for part in path:
+                    value = value[part] if value is not None else None
+                record[f"{key}_{stat}"] = None if value is None else round(100 * value, 2)
+        record["text"] = {key: _pm(result, *path) if result else "not run yet"
+                          for key, path in (("person", ("IoU", "person")), ("car", ("IoU", "car")),
+                                            ("miou", ("mIoU",)))}
+        records.append(record)
+    return records
+
+
+def _fmt(value, pattern: str = "{:+.2f}") -> str:
+    return "–" if value is None else pattern.format(value)
+
+
+def to_markdown(records: list[dict], seeds: list[int]) -> str:
+    lines = [
+        f"Proxy Table II: SegFormer-b0 from scratch on each row's fused half-resolution MSRS-boxes `train` images, "
+        f"scored on `val` (60 pairs); IoU in %, mean ± std over seeds {', '.join(map(str, seeds))}. "
+        "Δ: mIoU minus Ours; **> 2σ**: whether |Δ| exceeds twice the larger std of the two. Paper: Table II on MFNet "
+        "(9-class label maps, 160k iterations), for reference; its Δ is to its Ours (54.61).",
+        "",
+        "| group | row | Person IoU | Car IoU | mIoU | Δ | > 2σ | paper Car | paper Person | paper mIoU | paper Δ |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in records:
+        text = r["text"]
+        lines.append(f"| {r['group']} | {r['label']} | {text['person']} | {text['car']} | {text['miou']} | "
+                     f"{_fmt(r['delta_miou'])} | {r['exceeds_2std'] or '–'} | {_fmt(r['paper_car'], '{:.2f}')} | "
+                     f"{_fmt(r['paper_person'], '{:.2f}')} | {_fmt(r['paper_miou'], '{:.2f}')} | "
+                     f"{_fmt(r['paper_delta'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path: Path, records: list[dict]) -> None:
+    fields = [key for key in records[0] if key != "text"]
+    with open(path, "w", newline="") as sink:
+        writer = csv.DictWriter(sink, fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def fusion_metrics(out: Path) -> list[dict]:
+    """Mean of SF, AG, MI, VIF, Qabf over the 60 full-resolution val pairs, for each row that has them."""
+    records = []
+    for name, spec in ROWS.items():
+        summary = out / "metrics" / name / "summary.csv"
+        if not summary.exists():
+            continue
+        with open(summary, newline="") as source:
+            row = next(r for r in csv.DictReader(source) if r["method"] == name)
+        records.append({"row": name, "label": spec.label, "n": int(row["n"]),
+                        **{metric: round(float(row[f"{metric}_mean"]), 4) for metric in METRICS}})
+    return records
+
+
+def metrics_markdown(records: list[dict]) -> str:
+    lines = ["Fusion metrics of each row on the 60 full-resolution MSRS-boxes `val` pairs (mean; `semfuse evaluate`, "
+             "MATLAB-matched definitions).", "",
+             f"| row | {' | '.join(METRICS)} |", f"|---|{'---:|' * len(METRICS)}"]
+    for r in records:
+        lines.append(f"| {r['label']} | " + " | ".join(f"{r[m]:.3f}" for m in METRICS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figure_pair(data: Path) -> str:
+    """The val pair with the most person and car boxes (ties: the first by name): Fig. 7's example."""
+    from semfuse.data.boxes import read_class_list
+
+    classes = read_class_list(data / "classes.txt")
+    wanted = {str(i) for i, name in enumerate(classes) if name in ("person", "car")}
+    counts = {}
+    for path in sorted((data / "val" / "boxes").glob("*.txt")):
+        counts[path.stem] = sum(1 for line in path.read_text().splitlines() if line.split()[:1]
+                                and line.split()[0] in wanted)
+    return max(counts, key=lambda stem: (counts[stem], -sorted(counts).index(stem)))
+
+
+def write_figure(out: Path, data: Path, target: Path, tile: tuple[int, int] = (320, 240)) -> bool:
+    """Fig. 7-style grid: the sources of one val pair, then each done row's fused image, labelled."""
+    from PIL import Image, ImageDraw
+
+    stem = figure_pair(data)
+    sources = {"infrared": next((data / "val" / "ir").glob(f"{stem}.*")),
+               "visible": next((data / "val" / "vi").glob(f"{stem}.*"))}
+    tiles = dict(sources)
+    tiles |= {ROWS[name].label: out / "val_full" / name / f"{stem}.png" for name in ROWS
+              if (out / "val_full" / name / f"{stem}.png").exists()}
+    if len(tiles) == len(sources):
+        return False
+    columns = 4
+    rows = -(-len(tiles) // columns)
+    caption = 22
+    canvas = Image.new("RGB", (columns * tile[0], rows * (tile[1] + caption)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for index, (label, path) in enumerate(tiles.items()):
+        x, y = index % columns * tile[0], index // columns * (tile[1] + caption)
+        with Image.open(path) as image:
+            canvas.paste(image.convert("RGB").resize(tile, Image.Resampling.BOX), (x, y + caption))
+        draw.text((x + 6, y + 5), label, fill="black")
+    partial = target.with_suffix(".part.png")
+    canvas.save(partial)
+    partial.replace(target)
+    (target.with_suffix(".md")).write_text(f"Fig. 7-style comparison on the val pair `{stem}` (the one with the most "
+                                            "person and car boxes), full resolution, shown at 320×240.\n")
+    return True
+
+
+def copy_run_files(out: Path, results: Path) -> None:
+    """Each row's configs and logs (no weights or images) under ``results/runs/ROW/``."""
+    for name in ROWS:
+        target = results / "runs" / name
+        sources = {}
+        for run, prefix in ((out / "warm_start" / name, "warm_start_"), (out / "train" / name, "train_"),
+                            (out / "train" / name / "segmenter-warmup", "segmenter_warmup_")):
+            for file in ("config.yaml", "log.jsonl"):
+                sources[f"{prefix}{file}"] = run / file
+        for seed_dir in sorted((out / "segeval" / name).glob("seed*")):
+            sources[f"segeval_{seed_dir.name}_scores.json"] = seed_dir / "scores.json"
+            for file in ("config.yaml", "log.jsonl"):
+                sources[f"segeval_{seed_dir.name}_{file}"] = seed_dir / "runs" / name / seed_dir.name / file
+        for file, source in sources.items():
+            if source.exists():
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target / file)
+
+
+def compute_markdown(out: Path) -> str:
+    """Wall minutes of each step of each row on this machine (``compute.json``, summed over sessions)."""
+    path = out / "compute.json"
+    compute = json.loads(path.read_text()) if path.exists() else {}
+    steps = ("warm_start", "train", "protocol", "metrics")
+    lines = ["Wall time per row and step (minutes, summed over sessions; the 2-core CPU).", "",
+             "| row | " + " | ".join(steps) + " | total |", "|---|" + "---:|" * (len(steps) + 1)]
+    for name, spec in ROWS.items():
+        if name in compute:
+            minutes = [compute[name].get(step, 0.0) / 60 for step in steps]
+            lines.append(f"| {spec.label} | " + " | ".join(f"{m:.1f}" for m in minutes) + f" | {sum(minutes):.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(out: Path, results: Path, data: Path, seeds: list[int]) -> None:
+    """Everything under ``results/`` from what ``out`` holds now."""
+    results.mkdir(parents=True, exist_ok=True)
+    records = table_rows(out)
+    (results / "table.md").write_text(to_markdown(records, seeds))
+    write_csv(results / "table.csv", records)
+    quality = fusion_metrics(out)
+    if quality:
+        (results / "fusion_metrics.md").write_text(metrics_markdown(quality))
+        write_csv(results / "fusion_metrics.csv", quality)
+    write_figure(out, data, results / "fig7.png")
+    copy_run_files(out, results)
+    (results / "compute.md").write_text(compute_markdown(out))
+    if (out / "compute.json").exists():
+        shutil.copyfile(out / "compute.json", results / "compute.json")
