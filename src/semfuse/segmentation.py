@@ -22,7 +22,7 @@ from PIL import Image
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from semfuse.constants import IGNORE_INDEX, SEGMENTATION_STRIDE, SEGMENTATION_WINDOW
+from semfuse.constants import IGNORE_INDEX, PNG_COMPRESS_LEVEL, SEGMENTATION_STRIDE, SEGMENTATION_WINDOW
 from semfuse.data.io import read_image
 from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write
@@ -161,7 +161,8 @@ def segment_images(fused: list[Path], segmenter_path: str | Path, out_dir: str |
             label = predict(segmenter, rgb[None].contiguous().to(device))[0].cpu().numpy().astype(np.uint8)
             tinted = Image.fromarray(overlay(np.rint(image * 255).astype(np.uint8), label))
             write_label_png(out_dir / "labels" / f"{path.stem}.png", label, len(names), overwrite)
-            atomic_write(out_dir / "overlays" / f"{path.stem}.png", lambda t: tinted.save(t, format="PNG"), overwrite)
+            atomic_write(out_dir / "overlays" / f"{path.stem}.png",
+                         lambda t: tinted.save(t, format="PNG", compress_level=PNG_COMPRESS_LEVEL), overwrite)
         except (SemfuseError, OSError, RuntimeError, ValueError) as error:
             message = f"{path.stem}: segmentation failed: {error}"
             logger.error(message)

@@ -44,3 +44,13 @@ def test_restore_colour_keeps_visible_chroma(roadscene_pair):
     unclipped = (out > 0.01).all(dim=1, keepdim=True) & (out < 0.99).all(dim=1, keepdim=True)
     assert torch.allclose(ycbcr[:, 1:][unclipped.expand(-1, 2, -1, -1)],
                           rgb_to_ycbcr(rgb)[:, 1:][unclipped.expand(-1, 2, -1, -1)], atol=1e-5)
+
+
+def test_luminance_is_the_y_of_the_full_conversion_bit_for_bit(roadscene_pair, msrs_pair):
+    generator = torch.Generator().manual_seed(0)
+    images = [_rgb(vis) for _, vis in (roadscene_pair, msrs_pair)]
+    images += [torch.rand(4, 3, 17, 23, generator=generator), torch.rand(3, 9, 5, generator=generator).double()]
+    for rgb in images:
+        y = luminance(rgb)
+        assert y.shape == (*rgb.shape[:-3], 1, *rgb.shape[-2:]) and y.dtype == rgb.dtype
+        assert torch.equal(y, rgb_to_ycbcr(rgb)[..., :1, :, :])

@@ -133,6 +133,19 @@ def test_bad_files_raise_one_line_errors(tmp_path, roadscene_pair, msrs_pair, cr
         discover_pairs(tmp_path / "ir")
 
 
+def test_write_image_writes_png_at_the_fast_compression_level_with_the_same_pixels(tmp_path, msrs_pair):
+    import io
+
+    from semfuse.constants import PNG_COMPRESS_LEVEL
+
+    rgb = np.asarray(Image.open(msrs_pair[1]).convert("RGB"))
+    target = write_image(tmp_path / "fused.png", rgb.astype(np.float32) / 255)
+    expected = io.BytesIO()
+    Image.fromarray(rgb).save(expected, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    assert target.read_bytes() == expected.getvalue()
+    assert np.array_equal(np.asarray(Image.open(target)), rgb)
+
+
 def test_write_image_is_atomic_and_refuses_to_overwrite(tmp_path):
     target = write_image(tmp_path / "out.png", np.full((4, 5), 0.5))
     assert np.asarray(Image.open(target)).tolist() == [[128] * 5] * 4

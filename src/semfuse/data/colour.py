@@ -64,8 +64,10 @@ def ycbcr_to_rgb(ycbcr: Tensor) -> Tensor:
 
 
 def luminance(rgb: Tensor) -> Tensor:
-    """The Y channel of :func:`rgb_to_ycbcr`, shape (..., 1, H, W)."""
-    return rgb_to_ycbcr(rgb)[..., :1, :, :]
+    """The Y channel of :func:`rgb_to_ycbcr`, shape (..., 1, H, W), the same values bit for bit (one row of the
+    matrix instead of three: the Y of a 640x480 image in a fraction of the time)."""
+    check_tensors("luminance", {"rgb": rgb}, "(..., 3, H, W)")
+    return torch.einsum("j,...jhw->...hw", _RGB_TO_YCBCR[0].to(rgb.device, rgb.dtype), rgb).unsqueeze(-3)
 
 
 def restore_colour(fused_y: Tensor, visible_rgb: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from semfuse.constants import DEFAULT_MAX_PIXELS
+from semfuse.constants import DEFAULT_MAX_PIXELS, PNG_COMPRESS_LEVEL
 from semfuse.errors import SemfuseError
 from semfuse.files import atomic_write
 
@@ -228,4 +228,5 @@ def write_image(path: str | Path, array: np.ndarray, overwrite: bool = False) ->
     """
     image = Image.fromarray(to_uint8(array))
     image_format = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
-    return atomic_write(Path(path), lambda temporary: image.save(temporary, format=image_format), overwrite)
+    options = {"compress_level": PNG_COMPRESS_LEVEL} if image_format == "PNG" else {}
+    return atomic_write(Path(path), lambda temporary: image.save(temporary, format=image_format, **options), overwrite)
