@@ -5,6 +5,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "pipeline_throughput.py"
 
 
@@ -27,3 +29,19 @@ def test_quick_cpu_run_writes_every_section(tmp_path, monkeypatch):
     assert size["folder_over_network"] > 0 and size["folder_alternative_over_network"] > 0
     assert size["loading_crops_per_s_one_thread"] > 0
     assert [row["phase"] for row in report["training"]] == ["warm-start", "semantic"]
+
+
+@pytest.mark.slow  # torch.compile takes a minute or more on the 2-core CPU
+def test_quick_cpu_run_times_the_compiled_network_beside_eager(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location("pipeline_throughput", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "apply_threads", lambda threads: None)
+    out = tmp_path / "pipeline.json"
+    module.main(["--device", "cpu", "--quick", "--compile", "--warmup", "0", "--out", str(out)])
+    (size,) = json.loads(out.read_text())["sizes"]
+    compiled = size["network_compiled"]
+    assert compiled["mode"] == "default" and compiled["compile_s"] > 0 and compiled["pairs_per_s"] > 0
+    assert compiled["max_difference_grey_levels"] < 0.5  # the same function: differences of float rounding only
+    assert size["compiled_over_network"] > 0
