@@ -14,10 +14,10 @@ written to a temporary folder:
   device's, and ``--batch``): reading, colour, fusing, encoding and atomic writing, as ``semfuse fuse --ir DIR
   --vis DIR`` runs it; ``folder_alternative``: the same with 0 workers (one pair after the other in one thread)
   where ``--workers`` is not 0, else with 2;
-* network_compiled (``--compile``; on by default on CUDA): the same network through ``torch.compile`` (CUDA graphs
-  on CUDA), with its compile time and its largest difference to the eager network, to decide whether compiling pays
-  off for a folder run (on the 2-core CPU it does not: 640x480 took 1.29 s compiled against 1.22 s eager, after 82 s
-  of compiling, measured 2026-12-04 with torch 2.13);
+* network_compiled (``--compile``, off by default: compiling takes a minute or more per batch shape): the same
+  network through ``torch.compile`` (CUDA graphs on CUDA), with its compile time and its largest difference to the
+  eager network, to decide whether compiling pays off for a folder run (on the 2-core CPU it does not: 640x480
+  took 1.29 s compiled against 1.22 s eager, after 82 s of compiling, measured 2026-12-04 with torch 2.13);
 * training (``--training``; on by default on CUDA): crops/s of both phases (``gpu_throughput.training_rates``) and
   the rate at which one thread reads and decodes a pair and cuts a crop, to say what limits training.
 
@@ -26,6 +26,8 @@ untimed warm-up round) gives pairs/s, and ``folder_over_network`` is the folder 
 
     python benchmarks/pipeline_throughput.py --threads 2 --out benchmarks/results/pipeline_throughput_cpu.json
     python benchmarks/pipeline_throughput.py --device cuda --precision bf16      # ~5 min on an H100/H200
+    python benchmarks/pipeline_throughput.py --device cuda --precision bf16 --compile --sizes 640x480 --no-training \
+        --out benchmarks/results/pipeline_throughput_cuda_compile.json                 # eager against compiled
     python benchmarks/pipeline_throughput.py --quick --out /tmp/pipeline_quick.json   # tiny, any device (tests)
 """
 
@@ -208,8 +210,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, torch.device]:
     parser.add_argument("--threads", type=int, default=physical_cores(), help="CPU threads (default: physical cores)")
     parser.add_argument("--training", action=argparse.BooleanOptionalAction, help="also time training (default: "
                         "on CUDA only)")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, help="also time the network through "
-                        "torch.compile (CUDA: CUDA graphs), with its compile time (default: on CUDA only)")
+    parser.add_argument("--compile", action="store_true", help="also time the network through torch.compile "
+                        "(CUDA: CUDA graphs), with its compile time")
     parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/pipeline_throughput_"
                         "<device type>.json)")
     args = parser.parse_args(argv)
@@ -223,7 +225,6 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, torch.device]:
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.matmul = args.matmul or (256 if args.quick else 8192 if cuda else 2048)
     args.training = cuda if args.training is None else args.training
-    args.compile = cuda if args.compile is None else args.compile
     args.out = args.out or Path(__file__).resolve().parent / "results" / f"pipeline_throughput_{device.type}.json"
     return args, device
 
