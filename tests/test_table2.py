@@ -125,7 +125,7 @@ def test_the_smoke_run_writes_the_table_metrics_figure_logs_and_compute(smoke):
     with Image.open(results / "fig7.png") as figure:  # infrared, visible and the two rows: one row of 4 tiles
         assert figure.size == (4 * 320, 240 + 22)
     for file in ("train_config.yaml", "train_log.jsonl", "segmenter_warmup_log.jsonl", "segeval_seed0_scores.json",
-                 "segeval_seed0_log.jsonl"):
+                 "segeval_seed0_log.jsonl", "metrics_summary.csv", "fig7_tile.png"):
         assert (results / "runs" / "wo_reg" / file).is_file(), file
     assert json.loads((results / "runs" / "wo_reg" / "train_log.jsonl").read_text().splitlines()[-1])["iteration"] == 2
     assert "use_reg: false" in (results / "runs" / "wo_reg" / "train_config.yaml").read_text()
@@ -134,19 +134,34 @@ def test_the_smoke_run_writes_the_table_metrics_figure_logs_and_compute(smoke):
 
 
 def test_a_second_run_redoes_nothing_and_a_removed_result_is_redone_alone(smoke, monkeypatch):
-    argv, out, _ = smoke
+    argv, out, results = smoke
     calls = []
     monkeypatch.setattr(run, "semfuse", lambda *args, **kwargs: calls.append(args))
     assert run.main(argv) == 0
     assert calls == []
-    scores = out / "segeval" / "wo_reg" / "seed0" / "scores.json"
-    kept = scores.read_bytes()
-    scores.unlink()
+    removed = [out / "segeval" / "wo_reg" / "seed0" / "scores.json",
+               results / "runs" / "wo_reg" / "segeval_seed0_scores.json"]
+    kept = [path.read_bytes() for path in removed]
+    for path in removed:
+        path.unlink()
     try:
         assert run.main(argv) == 0
         assert [args[0] for args in calls] == ["segeval"] and f"wo_reg={out / 'fused' / 'wo_reg'}" in calls[0]
     finally:
-        scores.write_bytes(kept)
+        for path, content in zip(removed, kept):
+            path.write_bytes(content)
+        assert run.main([*argv, "--table-only"]) == 0  # the table as it was, for the tests after this one
+
+
+def test_rows_committed_in_results_are_not_redone_on_a_fresh_machine(smoke, monkeypatch, tmp_path):
+    argv, _, results = smoke
+    calls = []
+    monkeypatch.setattr(run, "semfuse", lambda *args, **kwargs: calls.append(args))
+    table = (results / "table.md").read_text()
+    fresh = [*argv[:argv.index("--out") + 1], str(tmp_path / "empty"), *argv[argv.index("--out") + 2:]]
+    assert run.main(fresh) == 0
+    assert calls == [] and (results / "table.md").read_text() == table
+    assert (tmp_path / "empty" / "segeval" / "wo_reg" / "seed0" / "scores.json").is_file()
 
 
 def test_a_failed_row_is_reported_and_the_others_still_run(smoke, monkeypatch):
@@ -164,3 +179,30 @@ def test_missing_data_is_one_clear_error(tmp_path, capsys):
         run.main(["--half", str(tmp_path), "--data", str(tmp_path)])
     assert stopped.value.code == 2
     assert "does not hold the half-resolution data" in capsys.readouterr().err
+
+
+def test_the_committed_table_is_what_the_committed_per_seed_scores_give(tmp_path):
+    """results/table.md and table.csv re-derived from the per-seed scores kept in results/runs/ (no figure typed by
+    hand), and the README shows every measured row's mIoU as the table does."""
+    results = DRIVER / "results"
+    for scores in (results / "runs").glob("*/segeval_seed*_scores.json"):
+        seed = scores.name.removeprefix("segeval_").removesuffix("_scores.json")
+        target = tmp_path / "segeval" / scores.parent.name / seed / "scores.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(scores.read_bytes())
+    records = results_table.table_rows(tmp_path)
+    assert (results / "table.md").read_text() == results_table.to_markdown(records, [0, 1, 2])
+    readme = (REPO / "README.md").read_text()
+    measured = [record for record in records if record["seeds"]]
+    assert measured, "no row of the proxy Table II is measured"
+    for record in measured:
+        assert record["text"]["miou"] in readme, f"the README lacks {record['label']}'s mIoU {record['text']['miou']}"
+
+
+def test_training_minutes_come_from_the_median_logged_speed_so_a_pause_does_not_count(tmp_path):
+    (tmp_path / "config.yaml").write_text("semantic:\n  batch_size: 8\n")
+    speeds = [10.0, 0.5, 10.0]  # the second interval spent most of its time paused
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps({"iteration": 25 * (i + 1), "crops_per_s": speed}) + "\n"
+                                                for i, speed in enumerate(speeds)))
+    assert results_table.logged_minutes(tmp_path, ("semantic",)) == pytest.approx(75 * 8 / 10 / 60)
+    assert results_table.logged_minutes(tmp_path / "missing", ("semantic",)) == 0.0

@@ -7,6 +7,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from semfuse.report.segmentation import aggregate_seeds
 
 METRICS = ("SF", "AG", "MI", "VIF", "Qabf")
@@ -21,11 +23,11 @@ class RowSpec:
     trained: bool = True  # False: the bundled warm start, no joint phase
 
 
-# The order in which the driver runs them: the reference, then the rows that need no warm start of their own
-# (about 30 minutes each on the 2-core CPU), then those that do (about 80).
+# The order in which the driver runs them: the full method, the rows that need no warm start of their own (about 35
+# minutes each on the 2-core CPU), the warm start alone (a reference, about 17), then the rows that train their own
+# warm start (about 85).
 ROWS = {
     "ours": RowSpec("Ours (Ave-ST)", "", None, (85.30, 71.65, 54.61)),
-    "ave": RowSpec("Ave (warm start alone)", "reference", None, trained=False),
     "wo_ws": RowSpec("w/o WS", "Strategy", "wo_ws", (84.43, 70.91, 51.02)),
     "max_st": RowSpec("Max-ST", "Strategy", "max_st", (85.66, 71.90, 53.70)),
     "wo_reg": RowSpec("w/o L_reg", "Strategy", "wo_reg", (85.05, 71.28, 53.40)),
@@ -33,6 +35,7 @@ ROWS = {
     "wo_person": RowSpec("w/o Person", "Fig. 7", "wo_person"),
     "wo_car": RowSpec("w/o Car", "Fig. 7", "wo_car"),
     "wo_car_person": RowSpec("w/o Car & Person", "Fig. 7", "wo_car_person"),
+    "ave": RowSpec("Ave (warm start alone)", "reference", None, trained=False),
     "wo_sla": RowSpec("w/o SLA", "Structure", "wo_sla", (85.11, 71.25, 53.21)),
     "cha": RowSpec("CHA", "Structure", "cha", (84.37, 71.53, 53.48)),
     "spa": RowSpec("SPA", "Structure", "spa", (84.90, 71.30, 53.78)),
@@ -83,7 +86,7 @@ def table_rows(out: Path) -> list[dict]:
                   "paper_person": spec.paper[1] if spec.paper else None,
                   "paper_miou": spec.paper[2] if spec.paper else None, "paper_delta": paper_delta,
                   "delta_miou": None if delta is None else round(delta, 2), "exceeds_2std": exceeds}
-        for key, path in (("person", ("IoU", "person")), ("car", ("IoU", "car")), ("miou", ("mIoU",))):
+        for key, path in (("car", ("IoU", "car")), ("person", ("IoU", "person")), ("miou", ("mIoU",))):
             for stat in ("mean", "std"):
                 value = result[stat] if result else None
                 for part in path:
@@ -107,12 +110,12 @@ def to_markdown(records: list[dict], seeds: list[int]) -> str:
         "Δ: mIoU minus Ours; **> 2σ**: whether |Δ| exceeds twice the larger std of the two. Paper: Table II on MFNet "
         "(9-class label maps, 160k iterations), for reference; its Δ is to its Ours (54.61).",
         "",
-        "| group | row | Person IoU | Car IoU | mIoU | Δ | > 2σ | paper Car | paper Person | paper mIoU | paper Δ |",
+        "| group | row | Car IoU | Person IoU | mIoU | Δ | > 2σ | paper Car | paper Person | paper mIoU | paper Δ |",
         "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in records:
         text = r["text"]
-        lines.append(f"| {r['group']} | {r['label']} | {text['person']} | {text['car']} | {text['miou']} | "
+        lines.append(f"| {r['group']} | {r['label']} | {text['car']} | {text['person']} | {text['miou']} | "
                      f"{_fmt(r['delta_miou'])} | {r['exceeds_2std'] or '–'} | {_fmt(r['paper_car'], '{:.2f}')} | "
                      f"{_fmt(r['paper_person'], '{:.2f}')} | {_fmt(r['paper_miou'], '{:.2f}')} | "
                      f"{_fmt(r['paper_delta'])} |")
@@ -150,6 +153,20 @@ def metrics_markdown(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary_markdown(records: list[dict], quality: list[dict]) -> str:
+    """The measured rows only, segmentation beside image quality: the table the README shows."""
+    metrics = {record["row"]: record for record in quality}
+    lines = ["| row | Car IoU | Person IoU | mIoU | Δ | > 2σ | paper Δ | SF | AG | MI | VIF | Qabf |",
+             "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in records:
+        if not r["seeds"]:
+            continue
+        values = " | ".join(f"{metrics[r['row']][m]:.3f}" if r["row"] in metrics else "–" for m in METRICS)
+        lines.append(f"| {r['label']} | {r['text']['car']} | {r['text']['person']} | {r['text']['miou']} | "
+                     f"{_fmt(r['delta_miou'])} | {r['exceeds_2std'] or '–'} | {_fmt(r['paper_delta'])} | {values} |")
+    return "\n".join(lines) + "\n"
+
+
 def figure_pair(data: Path) -> str:
     """The val pair with the most person and car boxes (ties: the first by name): Fig. 7's example."""
     from semfuse.data.boxes import read_class_list
@@ -163,45 +180,80 @@ def figure_pair(data: Path) -> str:
     return max(counts, key=lambda stem: (counts[stem], -sorted(counts).index(stem)))
 
 
-def write_figure(out: Path, data: Path, target: Path, tile: tuple[int, int] = (320, 240)) -> bool:
-    """Fig. 7-style grid: the sources of one val pair, then each done row's fused image, labelled."""
+TILE = (320, 240)
+
+
+def write_tile(out: Path, data: Path, results: Path, name: str) -> None:
+    """``results/runs/ROW/fig7_tile.png``: the row's fused image of Fig. 7's pair at 320x240, kept with the results
+    so that the figure can be redrawn on a machine without the row's fused images."""
+    from PIL import Image
+
+    fused = out / "val_full" / name / f"{figure_pair(data)}.png"
+    target = results / "runs" / name / "fig7_tile.png"
+    if fused.exists() and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(fused) as image:
+            image.convert("RGB").resize(TILE, Image.Resampling.BOX).save(target)
+
+
+def write_figure(data: Path, results: Path) -> bool:
+    """Fig. 7-style grid (``results/fig7.png``): the sources of one val pair, then each measured row's fused image
+    (its tile), labelled."""
     from PIL import Image, ImageDraw
 
     stem = figure_pair(data)
-    sources = {"infrared": next((data / "val" / "ir").glob(f"{stem}.*")),
-               "visible": next((data / "val" / "vi").glob(f"{stem}.*"))}
-    tiles = dict(sources)
-    tiles |= {ROWS[name].label: out / "val_full" / name / f"{stem}.png" for name in ROWS
-              if (out / "val_full" / name / f"{stem}.png").exists()}
-    if len(tiles) == len(sources):
+    tiles = {"infrared": next((data / "val" / "ir").glob(f"{stem}.*")),
+             "visible": next((data / "val" / "vi").glob(f"{stem}.*"))}
+    tiles |= {ROWS[name].label: results / "runs" / name / "fig7_tile.png" for name in ROWS
+              if (results / "runs" / name / "fig7_tile.png").exists()}
+    if len(tiles) == 2:
         return False
-    columns = 4
-    rows = -(-len(tiles) // columns)
-    caption = 22
-    canvas = Image.new("RGB", (columns * tile[0], rows * (tile[1] + caption)), "white")
+    columns, caption = 4, 22
+    canvas = Image.new("RGB", (columns * TILE[0], -(-len(tiles) // columns) * (TILE[1] + caption)), "white")
     draw = ImageDraw.Draw(canvas)
     for index, (label, path) in enumerate(tiles.items()):
-        x, y = index % columns * tile[0], index // columns * (tile[1] + caption)
+        x, y = index % columns * TILE[0], index // columns * (TILE[1] + caption)
         with Image.open(path) as image:
-            canvas.paste(image.convert("RGB").resize(tile, Image.Resampling.BOX), (x, y + caption))
+            canvas.paste(image.convert("RGB").resize(TILE, Image.Resampling.BOX), (x, y + caption))
         draw.text((x + 6, y + 5), label, fill="black")
+    target = results / "fig7.png"
     partial = target.with_suffix(".part.png")
     canvas.save(partial)
     partial.replace(target)
-    (target.with_suffix(".md")).write_text(f"Fig. 7-style comparison on the val pair `{stem}` (the one with the most "
-                                            "person and car boxes), full resolution, shown at 320×240.\n")
+    (results / "fig7.md").write_text(f"Fig. 7-style comparison on the val pair `{stem}` (the one with the most person "
+                                     "and car boxes), fused at full resolution, shown at 320×240.\n")
     return True
 
 
+def restore(out: Path, results: Path, name: str) -> None:
+    """Put a row's committed results back where the driver looks for them (each seed's ``scores.json``, the
+    metrics' ``summary.csv``), so that a row measured on another machine or in another session is not redone."""
+    kept = results / "runs" / name
+    for scores in kept.glob("segeval_seed*_scores.json"):
+        seed = scores.name.removeprefix("segeval_").removesuffix("_scores.json")
+        target = out / "segeval" / name / seed / "scores.json"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(scores, target)
+    target = out / "metrics" / name / "summary.csv"
+    if (kept / "metrics_summary.csv").exists() and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept / "metrics_summary.csv", target)
+
+
 def copy_run_files(out: Path, results: Path) -> None:
-    """Each row's configs and logs (no weights or images) under ``results/runs/ROW/``."""
+    """Each row's configs, logs, per-seed scores and metrics summary (no weights or images) under
+    ``results/runs/ROW/``."""
     for name in ROWS:
+        if row_scores(out, name) is None:  # a row in progress: its files come with its first protocol result
+            continue
         target = results / "runs" / name
         sources = {}
         for run, prefix in ((out / "warm_start" / name, "warm_start_"), (out / "train" / name, "train_"),
                             (out / "train" / name / "segmenter-warmup", "segmenter_warmup_")):
             for file in ("config.yaml", "log.jsonl"):
                 sources[f"{prefix}{file}"] = run / file
+        sources["metrics_summary.csv"] = out / "metrics" / name / "summary.csv"
         for seed_dir in sorted((out / "segeval" / name).glob("seed*")):
             sources[f"segeval_{seed_dir.name}_scores.json"] = seed_dir / "scores.json"
             for file in ("config.yaml", "log.jsonl"):
@@ -212,16 +264,38 @@ def copy_run_files(out: Path, results: Path) -> None:
                 shutil.copyfile(source, target / file)
 
 
+def logged_minutes(run_dir: Path, stage: tuple[str, ...], log: str = "log.jsonl") -> float:
+    """Minutes of a training stage at its typical speed: iterations done x batch / the median logged crops/s (robust
+    to the intervals when the run was paused or shared the machine). 0 when it has no log."""
+    if not (run_dir / log).exists() or not (run_dir / "config.yaml").exists():
+        return 0.0
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    for key in stage:
+        config = config[key]
+    entries = [json.loads(line) for line in (run_dir / log).read_text().splitlines()]
+    rates = sorted(entry["crops_per_s"] for entry in entries if entry.get("crops_per_s"))
+    if not rates:
+        return 0.0
+    return max(entry["iteration"] for entry in entries) * config["batch_size"] / rates[len(rates) // 2] / 60
+
+
 def compute_markdown(out: Path) -> str:
-    """Wall minutes of each step of each row on this machine (``compute.json``, summed over sessions)."""
+    """Minutes of each step of each row on this machine: training from its median logged crops/s, the protocol and
+    the metrics as wall time (``compute.json``, summed over sessions)."""
     path = out / "compute.json"
     compute = json.loads(path.read_text()) if path.exists() else {}
-    steps = ("warm_start", "train", "protocol", "metrics")
-    lines = ["Wall time per row and step (minutes, summed over sessions; the 2-core CPU).", "",
-             "| row | " + " | ".join(steps) + " | total |", "|---|" + "---:|" * (len(steps) + 1)]
+    lines = ["Minutes per row and step on the 2-core CPU: training (the row's own warm start; the segmenter warm-up "
+             "and the joint phase) as iterations x batch / the median logged crops/s, the protocol (fusing the "
+             "half-resolution pairs, three segeval runs) and the metrics (fusing and scoring the full-resolution val "
+             "pairs) as wall time.", "",
+             "| row | warm start | train | protocol | metrics | total |", "|---|---:|---:|---:|---:|---:|"]
     for name, spec in ROWS.items():
-        if name in compute:
-            minutes = [compute[name].get(step, 0.0) / 60 for step in steps]
+        train = out / "train" / name
+        minutes = [logged_minutes(out / "warm_start" / name, ("warm_start",)),
+                   logged_minutes(train / "segmenter-warmup", ("semantic", "segmenter_warmup"))
+                   + logged_minutes(train, ("semantic",)),
+                   compute.get(name, {}).get("protocol", 0.0) / 60, compute.get(name, {}).get("metrics", 0.0) / 60]
+        if row_scores(out, name) is not None:
             lines.append(f"| {spec.label} | " + " | ".join(f"{m:.1f}" for m in minutes) + f" | {sum(minutes):.1f} |")
     return "\n".join(lines) + "\n"
 
@@ -236,8 +310,11 @@ def write_results(out: Path, results: Path, data: Path, seeds: list[int]) -> Non
     if quality:
         (results / "fusion_metrics.md").write_text(metrics_markdown(quality))
         write_csv(results / "fusion_metrics.csv", quality)
-    write_figure(out, data, results / "fig7.png")
+    (results / "summary.md").write_text(summary_markdown(records, quality))
     copy_run_files(out, results)
+    for name in ROWS:
+        write_tile(out, data, results, name)
+    write_figure(data, results)
     (results / "compute.md").write_text(compute_markdown(out))
     if (out / "compute.json").exists():
         shutil.copyfile(out / "compute.json", results / "compute.json")

@@ -13,7 +13,9 @@ row: the half-resolution ``train`` and ``val`` pairs fused; ``semfuse segeval`` 
 ``configs/default_weights/segeval_half_res.yaml`` (the default-weights table's protocol) for each seed; the 60
 full-resolution ``val`` pairs fused and scored (SF, AG, MI, VIF, Qabf). Every step leaves a file that marks it done
 (weights, ``scores.json``, ``summary.csv``), so a stopped run continues where it stopped and a finished row is not
-redone; training resumes from its last checkpoint. ``results/`` is rebuilt after every row.
+redone; training resumes from its last checkpoint. ``results/`` is rebuilt after every row and keeps each row's
+per-seed scores, metrics summary and Fig. 7 tile, so a row measured in another session or on another machine (and
+committed) is not redone either.
 
 Needs the half-resolution data (``python experiments/default_weights/data.py half ...``) and ``../shared/data``.
 """
@@ -31,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from results_table import ROWS, write_results  # noqa: E402
+from results_table import ROWS, restore, write_results  # noqa: E402
 
 PROXY = "configs/table2/proxy.yaml"
 PROTOCOL = "configs/default_weights/segeval_half_res.yaml"
@@ -176,7 +178,15 @@ class Row:
                 "--metrics", METRICS, "--out", str(self.out / "metrics" / self.name), "--no-progress", "--overwrite",
                 log_file=self.logs / f"evaluate_{self.name}.log", threads=self.args.threads)
 
+    def measured(self) -> bool:
+        """Whether every seed's protocol result and the fusion metrics are there (then nothing needs training)."""
+        return (self.out / "metrics" / self.name / "summary.csv").exists() and all(
+            (self.out / "segeval" / self.name / f"seed{seed}" / "scores.json").exists() for seed in self.args.seeds)
+
     def run(self) -> None:
+        restore(self.out, self.args.results, self.name)
+        if self.measured():
+            return
         for step in (self.warm_start, self.train, self.protocol, self.metrics):
             started = time.time()
             step()
