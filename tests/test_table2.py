@@ -126,9 +126,9 @@ def test_the_smoke_run_writes_the_table_metrics_figure_logs_and_compute(smoke):
         assert figure.size == (4 * 320, 240 + 22)
     for file in ("train_config.yaml", "train_log.jsonl", "segmenter_warmup_log.jsonl", "segeval_seed0_scores.json",
                  "segeval_seed0_log.jsonl", "metrics_summary.csv", "fig7_tile.png"):
-        assert (results / "runs" / "wo_reg" / file).is_file(), file
-    assert json.loads((results / "runs" / "wo_reg" / "train_log.jsonl").read_text().splitlines()[-1])["iteration"] == 2
-    assert "use_reg: false" in (results / "runs" / "wo_reg" / "train_config.yaml").read_text()
+        assert (results / "rows" / "wo_reg" / file).is_file(), file
+    assert json.loads((results / "rows" / "wo_reg" / "train_log.jsonl").read_text().splitlines()[-1])["iteration"] == 2
+    assert "use_reg: false" in (results / "rows" / "wo_reg" / "train_config.yaml").read_text()
     compute = json.loads((results / "compute.json").read_text())
     assert set(compute) == {"ours", "wo_reg"} and compute["ours"]["train"] > 0
 
@@ -140,7 +140,7 @@ def test_a_second_run_redoes_nothing_and_a_removed_result_is_redone_alone(smoke,
     assert run.main(argv) == 0
     assert calls == []
     removed = [out / "segeval" / "wo_reg" / "seed0" / "scores.json",
-               results / "runs" / "wo_reg" / "segeval_seed0_scores.json"]
+               results / "rows" / "wo_reg" / "segeval_seed0_scores.json"]
     kept = [path.read_bytes() for path in removed]
     for path in removed:
         path.unlink()
@@ -182,10 +182,10 @@ def test_missing_data_is_one_clear_error(tmp_path, capsys):
 
 
 def test_the_committed_table_is_what_the_committed_per_seed_scores_give(tmp_path):
-    """results/table.md and table.csv re-derived from the per-seed scores kept in results/runs/ (no figure typed by
+    """results/table.md and table.csv re-derived from the per-seed scores kept in results/rows/ (no figure typed by
     hand), and the README shows every measured row's mIoU as the table does."""
     results = DRIVER / "results"
-    for scores in (results / "runs").glob("*/segeval_seed*_scores.json"):
+    for scores in (results / "rows").glob("*/segeval_seed*_scores.json"):
         seed = scores.name.removeprefix("segeval_").removesuffix("_scores.json")
         target = tmp_path / "segeval" / scores.parent.name / seed / "scores.json"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -184,12 +184,12 @@ TILE = (320, 240)
 
 
 def write_tile(out: Path, data: Path, results: Path, name: str) -> None:
-    """``results/runs/ROW/fig7_tile.png``: the row's fused image of Fig. 7's pair at 320x240, kept with the results
+    """``results/rows/ROW/fig7_tile.png``: the row's fused image of Fig. 7's pair at 320x240, kept with the results
     so that the figure can be redrawn on a machine without the row's fused images."""
     from PIL import Image
 
     fused = out / "val_full" / name / f"{figure_pair(data)}.png"
-    target = results / "runs" / name / "fig7_tile.png"
+    target = results / "rows" / name / "fig7_tile.png"
     if fused.exists() and not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         with Image.open(fused) as image:
@@ -204,8 +204,8 @@ def write_figure(data: Path, results: Path) -> bool:
     stem = figure_pair(data)
     tiles = {"infrared": next((data / "val" / "ir").glob(f"{stem}.*")),
              "visible": next((data / "val" / "vi").glob(f"{stem}.*"))}
-    tiles |= {ROWS[name].label: results / "runs" / name / "fig7_tile.png" for name in ROWS
-              if (results / "runs" / name / "fig7_tile.png").exists()}
+    tiles |= {ROWS[name].label: results / "rows" / name / "fig7_tile.png" for name in ROWS
+              if (results / "rows" / name / "fig7_tile.png").exists()}
     if len(tiles) == 2:
         return False
     columns, caption = 4, 22
@@ -228,7 +228,7 @@ def write_figure(data: Path, results: Path) -> bool:
 def restore(out: Path, results: Path, name: str) -> None:
     """Put a row's committed results back where the driver looks for them (each seed's ``scores.json``, the
     metrics' ``summary.csv``), so that a row measured on another machine or in another session is not redone."""
-    kept = results / "runs" / name
+    kept = results / "rows" / name
     for scores in kept.glob("segeval_seed*_scores.json"):
         seed = scores.name.removeprefix("segeval_").removesuffix("_scores.json")
         target = out / "segeval" / name / seed / "scores.json"
@@ -243,11 +243,11 @@ def restore(out: Path, results: Path, name: str) -> None:
 
 def copy_run_files(out: Path, results: Path) -> None:
     """Each row's configs, logs, per-seed scores and metrics summary (no weights or images) under
-    ``results/runs/ROW/``."""
+    ``results/rows/ROW/``."""
     for name in ROWS:
         if row_scores(out, name) is None:  # a row in progress: its files come with its first protocol result
             continue
-        target = results / "runs" / name
+        target = results / "rows" / name
         sources = {}
         for run, prefix in ((out / "warm_start" / name, "warm_start_"), (out / "train" / name, "train_"),
                             (out / "train" / name / "segmenter-warmup", "segmenter_warmup_")):
