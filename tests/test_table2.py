@@ -157,10 +157,12 @@ def test_rows_committed_in_results_are_not_redone_on_a_fresh_machine(smoke, monk
     argv, _, results = smoke
     calls = []
     monkeypatch.setattr(run, "semfuse", lambda *args, **kwargs: calls.append(args))
-    table = (results / "table.md").read_text()
-    fresh = [*argv[:argv.index("--out") + 1], str(tmp_path / "empty"), *argv[argv.index("--out") + 2:]]
-    assert run.main(fresh) == 0
-    assert calls == [] and (results / "table.md").read_text() == table
+    kept = {file: (results / file).read_text() for file in ("table.md", "compute.md", "compute.json", "summary.md")}
+    assert json.loads(kept["compute.json"])["wo_reg"]["protocol"] > 0  # the smoke run's own wall times
+    for folder in ("empty", "table_only"):
+        fresh = [*argv[:argv.index("--out") + 1], str(tmp_path / folder), *argv[argv.index("--out") + 2:]]
+        assert run.main(fresh if folder == "empty" else [*fresh, "--table-only"]) == 0
+        assert calls == [] and {file: (results / file).read_text() for file in kept} == kept, folder
     assert (tmp_path / "empty" / "segeval" / "wo_reg" / "seed0" / "scores.json").is_file()
 
 
@@ -204,5 +206,6 @@ def test_training_minutes_come_from_the_median_logged_speed_so_a_pause_does_not_
     speeds = [10.0, 0.5, 10.0]  # the second interval spent most of its time paused
     (tmp_path / "log.jsonl").write_text("".join(json.dumps({"iteration": 25 * (i + 1), "crops_per_s": speed}) + "\n"
                                                 for i, speed in enumerate(speeds)))
-    assert results_table.logged_minutes(tmp_path, ("semantic",)) == pytest.approx(75 * 8 / 10 / 60)
-    assert results_table.logged_minutes(tmp_path / "missing", ("semantic",)) == 0.0
+    config, log = tmp_path / "config.yaml", tmp_path / "log.jsonl"
+    assert results_table.logged_minutes(config, log, ("semantic",)) == pytest.approx(75 * 8 / 10 / 60)
+    assert results_table.logged_minutes(config, tmp_path / "missing.jsonl", ("semantic",)) == 0.0

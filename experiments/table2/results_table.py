@@ -227,7 +227,8 @@ def write_figure(data: Path, results: Path) -> bool:
 
 def restore(out: Path, results: Path, name: str) -> None:
     """Put a row's committed results back where the driver looks for them (each seed's ``scores.json``, the
-    metrics' ``summary.csv``), so that a row measured on another machine or in another session is not redone."""
+    metrics' ``summary.csv``, its wall times in ``compute.json``), so that a row measured on another machine or in
+    another session is not redone and keeps its place in the tables."""
     kept = results / "rows" / name
     for scores in kept.glob("segeval_seed*_scores.json"):
         seed = scores.name.removeprefix("segeval_").removesuffix("_scores.json")
@@ -239,49 +240,76 @@ def restore(out: Path, results: Path, name: str) -> None:
     if (kept / "metrics_summary.csv").exists() and not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(kept / "metrics_summary.csv", target)
+    compute_path = out / "compute.json"
+    compute = json.loads(compute_path.read_text()) if compute_path.exists() else {}
+    if (kept / "compute.json").exists() and name not in compute:  # the wall times of the session that measured it
+        compute[name] = json.loads((kept / "compute.json").read_text())
+        out.mkdir(parents=True, exist_ok=True)
+        compute_path.write_text(json.dumps(compute, indent=1))
+
+
+# Each training run of a row: the prefix of its files in results/rows/ROW/, its folder under the working folder, and
+# the config keys of its schedule.
+RUN_FILES = {
+    "warm_start_": ("warm_start/{name}", ("warm_start",)),
+    "segmenter_warmup_": ("train/{name}/segmenter-warmup", ("semantic", "segmenter_warmup")),
+    "train_": ("train/{name}", ("semantic",)),
+}
+
+
+def run_file(out: Path, results: Path, name: str, prefix: str, file: str) -> Path:
+    """A training run's ``config.yaml`` or ``log.jsonl``: in the working folder while the row runs there, else the
+    copy kept in ``results/rows/ROW/`` (a row measured in another session)."""
+    live = out / RUN_FILES[prefix][0].format(name=name) / file
+    return live if live.exists() else results / "rows" / name / f"{prefix}{file}"
 
 
 def copy_run_files(out: Path, results: Path) -> None:
-    """Each row's configs, logs, per-seed scores and metrics summary (no weights or images) under
+    """Each row's configs, logs, per-seed scores, metrics summary and wall times (no weights or images) under
     ``results/rows/ROW/``."""
+    compute_path = out / "compute.json"
+    compute = json.loads(compute_path.read_text()) if compute_path.exists() else {}
     for name in ROWS:
         if row_scores(out, name) is None:  # a row in progress: its files come with its first protocol result
             continue
         target = results / "rows" / name
         sources = {}
-        for run, prefix in ((out / "warm_start" / name, "warm_start_"), (out / "train" / name, "train_"),
-                            (out / "train" / name / "segmenter-warmup", "segmenter_warmup_")):
+        for prefix in RUN_FILES:
             for file in ("config.yaml", "log.jsonl"):
-                sources[f"{prefix}{file}"] = run / file
+                sources[f"{prefix}{file}"] = run_file(out, results, name, prefix, file)
         sources["metrics_summary.csv"] = out / "metrics" / name / "summary.csv"
         for seed_dir in sorted((out / "segeval" / name).glob("seed*")):
             sources[f"segeval_{seed_dir.name}_scores.json"] = seed_dir / "scores.json"
             for file in ("config.yaml", "log.jsonl"):
                 sources[f"segeval_{seed_dir.name}_{file}"] = seed_dir / "runs" / name / seed_dir.name / file
         for file, source in sources.items():
-            if source.exists():
+            if source.exists() and source != target / file:
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target / file)
+        if name in compute:
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "compute.json").write_text(json.dumps(compute[name], indent=1) + "\n")
 
 
-def logged_minutes(run_dir: Path, stage: tuple[str, ...], log: str = "log.jsonl") -> float:
+def logged_minutes(config_path: Path, log_path: Path, stage: tuple[str, ...]) -> float:
     """Minutes of a training stage at its typical speed: iterations done x batch / the median logged crops/s (robust
     to the intervals when the run was paused or shared the machine). 0 when it has no log."""
-    if not (run_dir / log).exists() or not (run_dir / "config.yaml").exists():
+    if not log_path.exists() or not config_path.exists():
         return 0.0
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config = yaml.safe_load(config_path.read_text())
     for key in stage:
         config = config[key]
-    entries = [json.loads(line) for line in (run_dir / log).read_text().splitlines()]
+    entries = [json.loads(line) for line in log_path.read_text().splitlines()]
     rates = sorted(entry["crops_per_s"] for entry in entries if entry.get("crops_per_s"))
     if not rates:
         return 0.0
     return max(entry["iteration"] for entry in entries) * config["batch_size"] / rates[len(rates) // 2] / 60
 
 
-def compute_markdown(out: Path) -> str:
+def compute_markdown(out: Path, results: Path) -> str:
     """Minutes of each step of each row on this machine: training from its median logged crops/s, the protocol and
-    the metrics as wall time (``compute.json``, summed over sessions)."""
+    the metrics as wall time (``compute.json``, summed over sessions; a row measured in another session from the
+    copies in ``results/rows/``)."""
     path = out / "compute.json"
     compute = json.loads(path.read_text()) if path.exists() else {}
     lines = ["Minutes per row and step on the 2-core CPU: training (the row's own warm start; the segmenter warm-up "
@@ -290,10 +318,10 @@ def compute_markdown(out: Path) -> str:
              "pairs) as wall time.", "",
              "| row | warm start | train | protocol | metrics | total |", "|---|---:|---:|---:|---:|---:|"]
     for name, spec in ROWS.items():
-        train = out / "train" / name
-        minutes = [logged_minutes(out / "warm_start" / name, ("warm_start",)),
-                   logged_minutes(train / "segmenter-warmup", ("semantic", "segmenter_warmup"))
-                   + logged_minutes(train, ("semantic",)),
+        logged = {prefix: logged_minutes(run_file(out, results, name, prefix, "config.yaml"),
+                                         run_file(out, results, name, prefix, "log.jsonl"), stage)
+                  for prefix, (_, stage) in RUN_FILES.items()}
+        minutes = [logged["warm_start_"], logged["segmenter_warmup_"] + logged["train_"],
                    compute.get(name, {}).get("protocol", 0.0) / 60, compute.get(name, {}).get("metrics", 0.0) / 60]
         if row_scores(out, name) is not None:
             lines.append(f"| {spec.label} | " + " | ".join(f"{m:.1f}" for m in minutes) + f" | {sum(minutes):.1f} |")
@@ -315,6 +343,6 @@ def write_results(out: Path, results: Path, data: Path, seeds: list[int]) -> Non
     for name in ROWS:
         write_tile(out, data, results, name)
     write_figure(data, results)
-    (results / "compute.md").write_text(compute_markdown(out))
+    (results / "compute.md").write_text(compute_markdown(out, results))
     if (out / "compute.json").exists():
         shutil.copyfile(out / "compute.json", results / "compute.json")

@@ -184,7 +184,6 @@ class Row:
             (self.out / "segeval" / self.name / f"seed{seed}" / "scores.json").exists() for seed in self.args.seeds)
 
     def run(self) -> None:
-        restore(self.out, self.args.results, self.name)
         if self.measured():
             return
         for step in (self.warm_start, self.train, self.protocol, self.metrics):
@@ -225,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                          (args.data, "the full-resolution MSRS-boxes data")):
         if not (folder / "val" / "ir").is_dir():
             parser.error(f"{folder} does not hold {what}: pass --half / --data")
+    for name in ROWS:  # rows measured in another session, from their copies in results/rows/
+        restore(args.out, args.results, name)
     failed = []
     if not args.table_only:
         for name in args.rows:
