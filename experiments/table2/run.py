@@ -14,8 +14,8 @@ row: the half-resolution ``train`` and ``val`` pairs fused; ``semfuse segeval`` 
 full-resolution ``val`` pairs fused and scored (SF, AG, MI, VIF, Qabf). Every step leaves a file that marks it done
 (weights, ``scores.json``, ``summary.csv``), so a stopped run continues where it stopped and a finished row is not
 redone; training resumes from its last checkpoint. ``results/`` is rebuilt after every row and keeps each row's
-per-seed scores, metrics summary and Fig. 7 tile, so a row measured in another session or on another machine (and
-committed) is not redone either.
+per-seed scores, metrics summary, logs, wall times and Fig. 7 tile, so a row measured in another session or on another
+machine (and committed) is not redone either and keeps its place in every table.
 
 Needs the half-resolution data (``python experiments/default_weights/data.py half ...``) and ``../shared/data``.
 """
