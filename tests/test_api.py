@@ -187,7 +187,9 @@ def test_a_batch_equals_single_calls(fuser, samples):
     ir_t = torch.stack([_tensor(ir, False) for ir in irs])  # (2, 1, H, W)
     vis_t = torch.stack([_tensor(viss[0], False)] * 2) / 255.0  # (2, 3, H, W)
     together = fuser(ir_t, vis_t)
-    assert torch.equal(together[1:], fuser(ir_t[1:], vis_t[1:]))
+    # Float out: a batch of 2 may take other convolution kernels than a batch of 1, whose sums round differently in
+    # the last bits on some CPUs (equal on an AMD EPYC, not on an Intel Xeon).
+    torch.testing.assert_close(together[1:], fuser(ir_t[1:], vis_t[1:]), rtol=0, atol=1e-6)
 
 
 def test_stream_equals_calls_and_is_lazy(average, samples):

@@ -64,8 +64,9 @@ def ycbcr_to_rgb(ycbcr: Tensor) -> Tensor:
 
 
 def luminance(rgb: Tensor) -> Tensor:
-    """The Y channel of :func:`rgb_to_ycbcr`, shape (..., 1, H, W), the same values bit for bit (one row of the
-    matrix instead of three: the Y of a 640x480 image in a fraction of the time)."""
+    """The Y channel of :func:`rgb_to_ycbcr`, shape (..., 1, H, W), the same values to the last bit (one row of the
+    matrix instead of three: the Y of a 640x480 image in a fraction of the time; on some CPUs the sum is rounded
+    differently, 1 ulp apart)."""
     check_tensors("luminance", {"rgb": rgb}, "(..., 3, H, W)")
     return torch.einsum("j,...jhw->...hw", _RGB_TO_YCBCR[0].to(rgb.device, rgb.dtype), rgb).unsqueeze(-3)
 
