@@ -23,9 +23,9 @@ class RowSpec:
     trained: bool = True  # False: the bundled warm start, no joint phase
 
 
-# The order in which the driver runs them: the full method, the rows that need no warm start of their own (about 35
-# minutes each on the 2-core CPU), the warm start alone (a reference, about 17), then the rows that train their own
-# warm start (about 85).
+# The order in which the driver runs them: the full method, the rows that need no warm start of their own (21-35
+# minutes each on the 2-core CPU), the warm start alone (a reference, about 13), then the rows that train their own
+# warm start (about 50-65).
 ROWS = {
     "ours": RowSpec("Ours (Ave-ST)", "", None, (85.30, 71.65, 54.61)),
     "wo_ws": RowSpec("w/o WS", "Strategy", "wo_ws", (84.43, 70.91, 51.02)),
