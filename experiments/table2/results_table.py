@@ -225,6 +225,12 @@ def write_figure(data: Path, results: Path) -> bool:
     return True
 
 
+def read_compute(out: Path) -> dict:
+    """``compute.json`` of the working folder: wall seconds of each step of each row, summed over sessions."""
+    path = out / "compute.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def restore(out: Path, results: Path, name: str) -> None:
     """Put a row's committed results back where the driver looks for them (each seed's ``scores.json``, the
     metrics' ``summary.csv``, its wall times in ``compute.json``), so that a row measured on another machine or in
@@ -240,12 +246,11 @@ def restore(out: Path, results: Path, name: str) -> None:
     if (kept / "metrics_summary.csv").exists() and not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(kept / "metrics_summary.csv", target)
-    compute_path = out / "compute.json"
-    compute = json.loads(compute_path.read_text()) if compute_path.exists() else {}
+    compute = read_compute(out)
     if (kept / "compute.json").exists() and name not in compute:  # the wall times of the session that measured it
         compute[name] = json.loads((kept / "compute.json").read_text())
         out.mkdir(parents=True, exist_ok=True)
-        compute_path.write_text(json.dumps(compute, indent=1))
+        (out / "compute.json").write_text(json.dumps(compute, indent=1))
 
 
 # Each training run of a row: the prefix of its files in results/rows/ROW/, its folder under the working folder, and
@@ -267,8 +272,7 @@ def run_file(out: Path, results: Path, name: str, prefix: str, file: str) -> Pat
 def copy_run_files(out: Path, results: Path) -> None:
     """Each row's configs, logs, per-seed scores, metrics summary and wall times (no weights or images) under
     ``results/rows/ROW/``."""
-    compute_path = out / "compute.json"
-    compute = json.loads(compute_path.read_text()) if compute_path.exists() else {}
+    compute = read_compute(out)
     for name in ROWS:
         if row_scores(out, name) is None:  # a row in progress: its files come with its first protocol result
             continue
@@ -310,8 +314,7 @@ def compute_markdown(out: Path, results: Path) -> str:
     """Minutes of each step of each row on this machine: training from its median logged crops/s, the protocol and
     the metrics as wall time (``compute.json``, summed over sessions; a row measured in another session from the
     copies in ``results/rows/``)."""
-    path = out / "compute.json"
-    compute = json.loads(path.read_text()) if path.exists() else {}
+    compute = read_compute(out)
     lines = ["Minutes per row and step on the 2-core CPU: training (the row's own warm start; the segmenter warm-up "
              "and the joint phase) as iterations x batch / the median logged crops/s, the protocol (fusing the "
              "half-resolution pairs, three segeval runs) and the metrics (fusing and scoring the full-resolution val "

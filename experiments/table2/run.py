@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from results_table import ROWS, restore, write_results  # noqa: E402
+from results_table import ROWS, read_compute, restore, write_results  # noqa: E402
 
 PROXY = "configs/table2/proxy.yaml"
 PROTOCOL = "configs/default_weights/segeval_half_res.yaml"
@@ -194,10 +194,9 @@ class Row:
 
 def _add_compute(out: Path, row: str, step: str, seconds: float) -> None:
     """Wall seconds of each step of each row, summed over sessions (``compute.json``); a skipped step adds ~0."""
-    path = out / "compute.json"
-    compute = json.loads(path.read_text()) if path.exists() else {}
+    compute = read_compute(out)
     compute.setdefault(row, {})[step] = round(compute.get(row, {}).get(step, 0.0) + seconds, 1)
-    path.write_text(json.dumps(compute, indent=1))
+    (out / "compute.json").write_text(json.dumps(compute, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
