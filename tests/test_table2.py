@@ -36,6 +36,7 @@ def test_every_ablation_config_is_a_row_and_every_row_names_an_existing_config()
 @pytest.mark.parametrize(("row", "semantic", "warm_start"), [
     ("ours", [], None),
     ("ave", [], None),
+    ("ours_seed1", ["seed=1"], None),                            # Ours with another seed of its joint phase
     ("wo_ws", ["semantic.init_fusion=scratch"], None),
     ("max_st", ["semantic.init_fusion=warm-start-max"], None),
     ("wo_reg", ["semantic.use_reg=false"], None),
@@ -72,6 +73,16 @@ def test_the_two_sigma_column_uses_the_larger_std_of_the_two():
     assert results_table.compare(_scores([0.20, 0.30, 0.40]), ours)[1] == "no"  # the row's own spread decides
     assert results_table.compare(_scores([0.20]), ours)[1] == "one seed"
     assert results_table.compare(ours, ours) == (None, "")
+
+
+
+def test_the_training_seed_spread_of_ours_is_the_std_of_its_rows_means_once_two_are_measured():
+    records = [{"row": "ours", "miou_mean": 31.0}, {"row": "wo_reg", "miou_mean": 20.0},
+               {"row": "ours_seed1", "miou_mean": 33.0}, {"row": "ours_seed2", "miou_mean": None}]
+    sentence = results_table.training_spread(records)
+    assert "training seeds 0, 1 " in sentence and "31.00, 33.00, that is 32.00 ± 1.00" in sentence
+    assert results_table.training_spread(records[:3:2] + records[1:2]) is not None
+    assert results_table.training_spread(records[:2]) is None  # Ours alone: no spread yet
 
 
 @pytest.fixture(scope="module")

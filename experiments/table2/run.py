@@ -88,12 +88,12 @@ def data_classes(half: Path) -> tuple[str, ...]:
 
 def row_change(name: str, classes: tuple[str, ...]) -> tuple[list[str], list[str] | None]:
     """(overrides of the row's semantic run, overrides of its own warm start or None) from
-    ``configs/ablations/NAME.yaml``; ``ours`` and ``ave`` change nothing."""
+    ``configs/ablations/NAME.yaml`` and the row's own ``overrides``; ``ours`` and ``ave`` change nothing."""
     if ROWS[name].ablation is None:
-        return [], None
+        return [*ROWS[name].overrides], None
     change = yaml.safe_load((REPO / "configs" / "ablations" / f"{ROWS[name].ablation}.yaml").read_text())
     change = _flatten({key: value for key, value in change.items() if key not in ("base", "run_dir")})
-    semantic, warm_start = [], None
+    semantic, warm_start = [*ROWS[name].overrides], None
     for key, value in change.items():
         if key.startswith("model."):
             warm_start = [*(warm_start or []), f"{key}={json.dumps(value)}"]
