@@ -75,7 +75,6 @@ def test_the_two_sigma_column_uses_the_larger_std_of_the_two():
     assert results_table.compare(ours, ours) == (None, "")
 
 
-
 def test_the_training_seed_spread_of_ours_is_the_std_of_its_rows_means_once_two_are_measured():
     records = [{"row": "ours", "miou_mean": 31.0}, {"row": "wo_reg", "miou_mean": 20.0},
                {"row": "ours_seed1", "miou_mean": 33.0}, {"row": "ours_seed2", "miou_mean": None}]

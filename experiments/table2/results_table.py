@@ -4,6 +4,7 @@ fusion metrics of each row, the Fig. 7-style images, each row's logs and configs
 import csv
 import json
 import shutil
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,8 +114,7 @@ def training_spread(records: list[dict]) -> str | None:
     if len(mious) < 2:
         return None
     values = [mious[seed] for seed in sorted(mious)]
-    mean = sum(values) / len(values)
-    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    mean, std = statistics.fmean(values), statistics.pstdev(values)
     return (f"Ours over training seeds {', '.join(map(str, sorted(mious)))} (the joint phase's `seed`; each the mean "
             f"over the protocol seeds): mIoU {', '.join(f'{v:.2f}' for v in values)}, that is {mean:.2f} ± {std:.2f}. "
             "The protocol seeds of one row do not see this spread.")
