@@ -25,9 +25,9 @@ class RowSpec:
     overrides: tuple[str, ...] = ()  # KEY=VALUE added to the row's joint phase (the training-seed rows)
 
 
-# The order in which the driver runs them: the full method, the rows that need no warm start of their own (21-35
-# minutes each on the 2-core CPU), the warm start alone (a reference, about 13), the rows that train their own warm
-# start (about 40-65), then Ours with two more training seeds (about 22 each).
+# The order in which the driver runs them: the full method, the rows that need no warm start of their own (16-33
+# minutes each on the 2-core CPU, results/compute.md), the warm start alone (a reference, about 13), the rows that
+# train their own warm start (41-59), then Ours with two more training seeds (about 25 each).
 ROWS = {
     "ours": RowSpec("Ours (Ave-ST)", "", None, (85.30, 71.65, 54.61)),
     "wo_ws": RowSpec("w/o WS", "Strategy", "wo_ws", (84.43, 70.91, 51.02)),
